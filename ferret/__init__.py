@@ -1,0 +1,1 @@
+"""FERRET: record a service's signaling at the core and replay it to edge gateways."""
