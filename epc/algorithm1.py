@@ -218,7 +218,9 @@ class Algorithm1(Generic[S]):
             case Recorded(reply):
                 return Replayed(reply)
         try:
-            result = await step(None if record is None else record.state, SideEffects(request_id, self.send_effect))
+            result = await step(
+                None if record is None else record.state, SideEffects(request_id, self.send_effect)
+            )
         except SideEffectDropped as dropped:
             return Abandoned(f"side effect dropped: {dropped}")
         value = self._encoder.encode(advance(record, request_id, result))

@@ -114,7 +114,7 @@ class Store(Protocol):
 
 
 def parent_paths(path: str) -> list[str]:
-    """The proper ancestors of `path`, outermost first, without the root: `/a/b/c` -> `/a`, `/a/b`."""
+    """The proper ancestors of `path`, outermost first: `/a/b/c` -> `/a`, `/a/b`."""
     parts = path.strip("/").split("/")
     return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
 

@@ -17,8 +17,8 @@ from epc.store import (
     NotEmpty,
     Op,
     Put,
-    Versioned,
     VersionConflict,
+    Versioned,
     parent_paths,
     validate_path,
 )
@@ -53,7 +53,9 @@ def _apply(table: NodeTable, op: Op, index: int | None) -> int | None:
     if current is None:
         raise NoNode(op.path, "node does not exist", index)
     if current.version != op.version:
-        raise VersionConflict(op.path, f"version is {current.version}, expected {op.version}", index)
+        raise VersionConflict(
+            op.path, f"version is {current.version}, expected {op.version}", index
+        )
     match op:
         case Put(path, value, version):
             table.write(path, Versioned(value, version + 1))

@@ -30,7 +30,9 @@ class MemoryStore:
         self._check_open()
         prefix = path + "/"
         return sorted(
-            p[len(prefix) :] for p in self._nodes if p.startswith(prefix) and "/" not in p[len(prefix) :]
+            p[len(prefix) :]
+            for p in self._nodes
+            if p.startswith(prefix) and "/" not in p[len(prefix) :]
         )
 
     async def multi(self, ops: list[Op]) -> list[int | None]:
@@ -72,7 +74,8 @@ class _Staged:
     def has_children(self, path: str) -> bool:
         prefix = path + "/"
         return any(
-            p.startswith(prefix) and self.read(p) is not None for p in (*self._nodes, *self._changes)
+            p.startswith(prefix) and self.read(p) is not None
+            for p in (*self._nodes, *self._changes)
         )
 
     def merge(self) -> None:

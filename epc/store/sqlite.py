@@ -53,7 +53,10 @@ class SqliteStore:
 
         def connect() -> sqlite3.Connection:
             connection = sqlite3.connect(
-                str(path), isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+                str(path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(f"PRAGMA synchronous={synchronous.upper()}")

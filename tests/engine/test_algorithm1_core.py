@@ -88,7 +88,9 @@ async def test_handle_applies_then_replays_then_drops_obsolete():
     algorithm = engine(store)
     assert await algorithm.handle("/d/ue/1", (1,), step_setting(b"one")) == Applied(Reply((b"ok",)))
     assert await algorithm.handle("/d/ue/1", (2,), step_setting(b"two")) == Applied(Reply((b"ok",)))
-    assert await algorithm.handle("/d/ue/1", (2,), step_setting(b"never")) == Replayed(Reply((b"ok",)))
+    assert await algorithm.handle("/d/ue/1", (2,), step_setting(b"never")) == Replayed(
+        Reply((b"ok",))
+    )
     assert await algorithm.handle("/d/ue/1", (1,), step_setting(b"never")) == Dropped()
     assert (await algorithm.read("/d/ue/1")).state == b"two"
 

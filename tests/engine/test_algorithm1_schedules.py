@@ -103,11 +103,17 @@ class World:
         self.nonces = itertools.count(1)
         self.teids = itertools.count(1000)
         self.retry = RetryPolicy(tries=3, initial_delay_s=0.01, deadline_s=1e9)
-        self.a_engines = [self._engine(GatedStore(self.a_store, "a"), AState) for _ in range(self.instances)]
-        self.b_engines = [self._engine(GatedStore(self.b_store, "b"), BState) for _ in range(self.instances)]
+        self.a_engines = [
+            self._engine(GatedStore(self.a_store, "a"), AState) for _ in range(self.instances)
+        ]
+        self.b_engines = [
+            self._engine(GatedStore(self.b_store, "b"), BState) for _ in range(self.instances)
+        ]
 
     def _engine(self, store, state_type):
-        return Algorithm1(store, state_type, clock=self, send_effect=self._send_effect, retry=self.retry)
+        return Algorithm1(
+            store, state_type, clock=self, send_effect=self._send_effect, retry=self.retry
+        )
 
     # the injected clock
     def now(self) -> float:
@@ -149,7 +155,9 @@ class World:
         await Gate("effect back")
         return reply
 
-    async def deliver_effect(self, instance: int, effect_id: RequestId, message: bytes) -> bytes | None:
+    async def deliver_effect(
+        self, instance: int, effect_id: RequestId, message: bytes
+    ) -> bytes | None:
         outcome = await self.b_engines[instance].handle(B_PATH, effect_id, self._b_step(effect_id))
         if not isinstance(outcome, Applied | Replayed):
             return None
@@ -251,7 +259,9 @@ actions = st.lists(st.tuples(st.integers(0, 11), st.integers(0, 1_000)), max_siz
     effects=st.lists(st.integers(0, 2), min_size=1, max_size=5).map(tuple),
     schedule=actions,
 )
-def test_competing_instances_apply_every_request_exactly_once_in_order(instances, effects, schedule):
+def test_competing_instances_apply_every_request_exactly_once_in_order(
+    instances, effects, schedule
+):
     requests = len(effects)
     world = World(instances=instances, effects=effects)
     for kind, pick in schedule:

@@ -12,8 +12,8 @@ from epc.store import (
     NoNode,
     NotEmpty,
     Put,
-    Versioned,
     VersionConflict,
+    Versioned,
 )
 
 pytestmark = pytest.mark.store
@@ -166,7 +166,9 @@ async def test_concurrent_increments_lose_no_update(store, root):
         while True:
             current = await store.get(f"{root}/counter")
             try:
-                await store.put(f"{root}/counter", b"%d" % (int(current.value) + 1), current.version)
+                await store.put(
+                    f"{root}/counter", b"%d" % (int(current.value) + 1), current.version
+                )
                 return
             except VersionConflict:
                 await asyncio.sleep(0)
