@@ -113,6 +113,29 @@ class Store(Protocol):
         """Release the connection or file; further operations fail."""
 
 
+class CommittingStore:
+    """The write half of the Store protocol on top of one `_commit(ops, indexed=...)` that
+    every backend implements: single writes are one-op commits whose Conflict carries no op
+    index, `multi` is an indexed commit."""
+
+    async def _commit(self, ops: list[Op], *, indexed: bool) -> list[int | None]:
+        raise NotImplementedError
+
+    async def create(self, path: str, value: bytes) -> int:
+        (version,) = await self._commit([Create(path, value)], indexed=False)
+        return version
+
+    async def put(self, path: str, value: bytes, version: int) -> int:
+        (new_version,) = await self._commit([Put(path, value, version)], indexed=False)
+        return new_version
+
+    async def delete(self, path: str, version: int) -> None:
+        await self._commit([Delete(path, version)], indexed=False)
+
+    async def multi(self, ops: list[Op]) -> list[int | None]:
+        return await self._commit(list(ops), indexed=True)
+
+
 def parent_paths(path: str) -> list[str]:
     """The proper ancestors of `path`, outermost first: `/a/b/c` -> `/a`, `/a/b`."""
     parts = path.strip("/").split("/")

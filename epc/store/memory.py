@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from epc.store import Create, Delete, Op, Put, StoreUnavailable, Versioned
+from epc.store import CommittingStore, Op, StoreUnavailable, Versioned
 from epc.store.local import apply_ops
 
 
-class MemoryStore:
+class MemoryStore(CommittingStore):
     def __init__(self) -> None:
         self._nodes: dict[str, Versioned] = {}
         self._closed = False
@@ -14,17 +14,6 @@ class MemoryStore:
     async def get(self, path: str) -> Versioned | None:
         self._check_open()
         return self._nodes.get(path)
-
-    async def create(self, path: str, value: bytes) -> int:
-        (version,) = self._commit([Create(path, value)], indexed=False)
-        return version
-
-    async def put(self, path: str, value: bytes, version: int) -> int:
-        (new_version,) = self._commit([Put(path, value, version)], indexed=False)
-        return new_version
-
-    async def delete(self, path: str, version: int) -> None:
-        self._commit([Delete(path, version)], indexed=False)
 
     async def children(self, path: str) -> list[str]:
         self._check_open()
@@ -35,13 +24,10 @@ class MemoryStore:
             if p.startswith(prefix) and "/" not in p[len(prefix) :]
         )
 
-    async def multi(self, ops: list[Op]) -> list[int | None]:
-        return self._commit(ops, indexed=True)
-
     async def close(self) -> None:
         self._closed = True
 
-    def _commit(self, ops: list[Op], *, indexed: bool) -> list[int | None]:
+    async def _commit(self, ops: list[Op], *, indexed: bool) -> list[int | None]:
         self._check_open()
         staged = _Staged(self._nodes)
         results = apply_ops(staged, ops, indexed=indexed)

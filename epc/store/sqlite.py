@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from epc.store import Create, Delete, Op, Put, StoreUnavailable, Versioned
+from epc.store import CommittingStore, Op, StoreUnavailable, Versioned
 from epc.store.local import apply_ops
 
 _T = TypeVar("_T")
@@ -37,7 +37,7 @@ CREATE INDEX IF NOT EXISTS nodes_by_parent ON nodes (parent, path);
 _BUSY_TIMEOUT_MS = 5000
 
 
-class SqliteStore:
+class SqliteStore(CommittingStore):
     def __init__(self, connection: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
         self._connection = connection
         self._executor = executor
@@ -74,17 +74,6 @@ class SqliteStore:
     async def get(self, path: str) -> Versioned | None:
         return await self._run(lambda: _SqlNodes(self._connection).read(path))
 
-    async def create(self, path: str, value: bytes) -> int:
-        (version,) = await self._commit([Create(path, value)], indexed=False)
-        return version
-
-    async def put(self, path: str, value: bytes, version: int) -> int:
-        (new_version,) = await self._commit([Put(path, value, version)], indexed=False)
-        return new_version
-
-    async def delete(self, path: str, version: int) -> None:
-        await self._commit([Delete(path, version)], indexed=False)
-
     async def children(self, path: str) -> list[str]:
         def query() -> list[str]:
             rows = self._connection.execute(
@@ -93,9 +82,6 @@ class SqliteStore:
             return [row[0][len(path) + 1 :] for row in rows]
 
         return await self._run(query)
-
-    async def multi(self, ops: list[Op]) -> list[int | None]:
-        return await self._commit(ops, indexed=True)
 
     async def close(self) -> None:
         if self._closed:

@@ -54,6 +54,7 @@ from kazoo.retry import KazooRetry
 
 from epc.store import (
     Check,
+    CommittingStore,
     Conflict,
     Create,
     Delete,
@@ -134,7 +135,7 @@ class _DirectAsyncResult(AsyncResult):
             callback(self)
 
 
-class ZooKeeperStore:
+class ZooKeeperStore(CommittingStore):
     def __init__(self, client: KazooClient, retry: RetryPolicy) -> None:
         self._client = client
         self._retry = retry
@@ -188,20 +189,6 @@ class ZooKeeperStore:
     async def children(self, path: str) -> list[str]:
         return await self._retrying(f"children of {path}", functools.partial(self._children, path))
 
-    async def create(self, path: str, value: bytes) -> int:
-        (version,) = await self._write([Create(path, value)], indexed=False)
-        return version
-
-    async def put(self, path: str, value: bytes, version: int) -> int:
-        (new_version,) = await self._write([Put(path, value, version)], indexed=False)
-        return new_version
-
-    async def delete(self, path: str, version: int) -> None:
-        await self._write([Delete(path, version)], indexed=False)
-
-    async def multi(self, ops: list[Op]) -> list[int | None]:
-        return await self._write(list(ops), indexed=True)
-
     async def close(self) -> None:
         if self._closed:
             return
@@ -231,7 +218,7 @@ class ZooKeeperStore:
 
     # -- writes
 
-    async def _write(self, ops: list[Op], indexed: bool) -> list[int | None]:
+    async def _commit(self, ops: list[Op], *, indexed: bool) -> list[int | None]:
         """Apply `ops` all or nothing, resolving attempts whose outcome a lost connection hid."""
         self._check_open()
         for op in ops:
