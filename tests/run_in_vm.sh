@@ -51,9 +51,11 @@ exit \$status"
 echo "run_in_vm.sh: booting $kernel under virtme-ng (software emulation, ~20 s)" >&2
 started=$SECONDS
 # stdin from /dev/null: QEMU must not wait on a terminal when timeout runs it in the background.
+# Output through a pipe: given a file, the guest console reopens it and writes from offset 0,
+# wiping whatever the caller (make test, CI) logged before.
 timeout --kill-after=10 "${SCTP_VM_TIMEOUT:-900}" \
-    vng --disable-kvm --rwdir "$status_dir" -r "$kernel" --exec "$inner" </dev/null
-vng_status=$?
+    vng --disable-kvm --rwdir "$status_dir" -r "$kernel" --exec "$inner" </dev/null 2>&1 | cat
+vng_status=${PIPESTATUS[0]}
 echo "run_in_vm.sh: VM finished after $((SECONDS - started)) s (vng exit status $vng_status)" >&2
 
 if [[ $vng_status -eq 124 || $vng_status -eq 137 ]]; then
