@@ -193,6 +193,9 @@ class Algorithm1(Generic[S]):
         self._decoder = msgspec.msgpack.Decoder(Record[self.state_type])
 
     async def handle(self, path: str, request_id: RequestId, step: Step[S]) -> Outcome:
+        """Apply one request to the context at `path`. The caller sends the reply of Applied
+        and Replayed outcomes. StoreUnavailable propagates: nothing was committed or sent, and
+        the entry point's retransmission will bring the request again."""
         started = self.clock.now()
         attempt = 1
         while True:
