@@ -175,6 +175,10 @@ class ZooKeeperStore(CommittingStore):
             raise StoreUnavailable(
                 f"no ZooKeeper server of {hosts} answered within {retry.deadline_s} s"
             ) from None
+        except asyncio.CancelledError:
+            # A daemon stopped while still connecting: end kazoo's reconnect thread too.
+            await asyncio.shield(store.close())
+            raise
         return store
 
     @property
