@@ -82,7 +82,7 @@ def dissect(frames: list[Frame]) -> list[Dissection]:
         pcap = Path(directory) / "golden.pcap"
         pcap.write_bytes(_pcap(linktype, [frame.data for frame in frames]))
         result = subprocess.run(
-            [tshark, "-r", str(pcap), "-T", "json", "-V", "-o", "gtp.check_etsi:TRUE"],
+            [tshark, "-r", str(pcap), "-T", "json", "--no-duplicate-keys", "-V"],
             capture_output=True,
             text=True,
             check=False,
