@@ -11,6 +11,13 @@ wrong and carries the cause the protocol expects in the answer to such a message
 
 from __future__ import annotations
 
+import logging
+
+# pycrate logs undecodable input, which peers control, at INFO and WARNING. Every such input
+# ends in a typed DecodeError here, logged once by the caller, so only pycrate's errors pass.
+for _pycrate_logger in ("pycrate", "pycrate_mobile"):
+    logging.getLogger(_pycrate_logger).setLevel(logging.ERROR)
+
 
 class DecodeError(ValueError):
     """Peer bytes that are not a valid message. `reason` is for the log line; subclasses add
