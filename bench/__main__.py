@@ -16,10 +16,10 @@ from pathlib import Path
 
 import uvloop
 
-from bench import store
+from bench import codec, store
 
 RESULTS = Path(__file__).with_name("results.json")
-GROUPS = {"store": store.run}
+GROUPS = {"codec": codec.run, "store": store.run}
 
 
 def main() -> None:
