@@ -13,7 +13,7 @@ import typing
 from dataclasses import MISSING, fields, is_dataclass
 
 import pytest
-from harness.tshark import Dissection, dissect, exported_pdu
+from harness.tshark import Dissection, dissect, sctp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrate_asn1dir import RRCLTE, S1AP
@@ -96,6 +96,7 @@ from epc.codec.s1ap_messages import (
     UeSecurityCapabilities,
     UplinkNasTransport,
 )
+from epc.sctp import S1AP_PPID
 
 pytestmark = pytest.mark.codec
 
@@ -491,7 +492,7 @@ def address_of(octets: str) -> str:
 
 @pytest.fixture(scope="module")
 def dissections() -> dict[str, Dissection]:
-    frames = [exported_pdu("s1ap", data) for data in GOLDEN_BYTES]
+    frames = [sctp(data, ppid=S1AP_PPID) for data in GOLDEN_BYTES]
     return dict(zip(GOLDEN, dissect(frames), strict=True))
 
 

@@ -1,14 +1,17 @@
 """Wireshark as an independent judge of our bytes: write packets to a pcap, let tshark
 dissect them, and hand back the fields it saw and any malformed-packet or expert complaint.
 
-Two framings:
+Three framings:
+- `sctp(payload, ppid)`: IPv4 + SCTP with one DATA chunk, dissected by PPID as an eNB's S1AP
+  reaches the MME (PPID 18, port 36412);
+- `udp(payload, port)`: IPv4 + UDP on loopback, dissected by port (GTPv2-C 2123, GTP-U 2152);
 - `exported_pdu(dissector, payload)`: Wireshark's "exported PDU" link type, which names the
-  dissector to call (for example "s1ap" or "nas-eps"), so no transport headers are needed;
-- `udp(payload, port)`: IPv4 + UDP on loopback, dissected by port (GTPv2-C 2123, GTP-U 2152).
+  dissector to call (e.g. "nas-eps": NAS travels inside S1AP, never on its own transport).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import struct
@@ -21,6 +24,7 @@ LINKTYPE_WIRESHARK_UPPER_PDU = 252
 LINKTYPE_IPV4 = 228
 _EXP_PDU_TAG_PROTO_NAME = 12
 _EXP_PDU_TAG_END = 0
+_verification_tags = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,25 @@ def exported_pdu(dissector: str, payload: bytes) -> Frame:
     return Frame(LINKTYPE_WIRESHARK_UPPER_PDU, tags + payload)
 
 
+def sctp(payload: bytes, ppid: int, *, port: int = 36412, stream: int = 0) -> Frame:
+    """One SCTP packet with one unfragmented DATA chunk (RFC 9260 3.3.1). The CRC32c is left
+    zero: Wireshark does not verify SCTP checksums unless asked to. Every frame gets its own
+    verification tag, so Wireshark never takes one for a retransmission of another."""
+    chunk_length = 16 + len(payload)
+    data_chunk = struct.pack("!BBHIHHI", 0, 0x03, chunk_length, 1, stream, 0, ppid) + payload
+    data_chunk += b"\0" * (-chunk_length % 4)
+    common_header = struct.pack("!HHII", port, port, next(_verification_tags), 0)
+    return _ipv4(132, common_header + data_chunk)
+
+
 def udp(payload: bytes, port: int, *, source_port: int | None = None) -> Frame:
     source_port = port if source_port is None else source_port
     udp_header = struct.pack("!HHHH", source_port, port, 8 + len(payload), 0)
-    total = 20 + len(udp_header) + len(payload)
+    return _ipv4(17, udp_header + payload)
+
+
+def _ipv4(protocol: int, segment: bytes) -> Frame:
+    total = 20 + len(segment)
     ip_header = struct.pack(
         "!BBHHHBBH4s4s",
         0x45,
@@ -49,13 +68,13 @@ def udp(payload: bytes, port: int, *, source_port: int | None = None) -> Frame:
         0,
         0,
         64,
-        17,
+        protocol,
         0,
         bytes([127, 0, 0, 1]),
         bytes([127, 0, 0, 2]),
     )
     ip_header = ip_header[:10] + struct.pack("!H", _ip_checksum(ip_header)) + ip_header[12:]
-    return Frame(LINKTYPE_IPV4, ip_header + udp_header + payload)
+    return Frame(LINKTYPE_IPV4, ip_header + segment)
 
 
 @dataclass(frozen=True)
