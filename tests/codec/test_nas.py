@@ -9,10 +9,10 @@ import random
 import string
 import subprocess
 import sys
-import tracemalloc
 from datetime import timedelta
 
 import pytest
+from harness.fuzz import mutations, peak_memory_bytes
 from harness.tshark import Dissection, dissect, exported_pdu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -579,25 +579,6 @@ GSM_TEXT = string.ascii_letters + string.digits + " @$_!?-.:()"
 GOLDEN_OCTETS = tuple(nas.encode(message) for message in GOLDEN.values())
 
 
-@st.composite
-def mutated(draw, messages=GOLDEN_OCTETS):
-    data = bytearray(draw(st.sampled_from(messages)))
-    for _ in range(draw(st.integers(1, 4))):
-        position = draw(st.integers(0, max(len(data) - 1, 0)))
-        match draw(st.sampled_from(["flip", "insert", "delete", "truncate", "extend"])):
-            case "flip" if data:
-                data[position] ^= draw(st.integers(1, 255))
-            case "insert":
-                data.insert(position, draw(st.integers(0, 255)))
-            case "delete" if data:
-                del data[position]
-            case "truncate":
-                del data[position:]
-            case "extend":
-                data += draw(st.binary(max_size=8))
-    return bytes(data)
-
-
 @FUZZ_SETTINGS
 @given(st.binary(max_size=300))
 def test_random_bytes_decode_or_raise_nas_decode_error(data):
@@ -615,7 +596,7 @@ def test_random_bodies_behind_valid_headers_decode_or_raise_nas_decode_error(dat
 
 
 @FUZZ_SETTINGS
-@given(mutated())
+@given(mutations(GOLDEN_OCTETS))
 def test_mutated_golden_messages_decode_or_raise_nas_decode_error(data):
     decodes_or_raises_typed_error(data)
 
@@ -629,14 +610,7 @@ def test_decoding_a_big_batch_of_garbage_keeps_memory_bounded():
         )
         for _ in range(1000)
     ]
-    tracemalloc.start()
-    try:
-        for data in batch:
-            decodes_or_raises_typed_error(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 * 1024 * 1024
+    assert peak_memory_bytes(decodes_or_raises_typed_error, batch) < 16 * 1024 * 1024
 
 
 def test_long_message_outside_the_fast_path_is_refused_not_parsed_for_seconds():

@@ -8,11 +8,12 @@ import ipaddress
 import random
 import subprocess
 import sys
-import tracemalloc
 import typing
+from contextlib import suppress
 from dataclasses import MISSING, fields, is_dataclass
 
 import pytest
+from harness.fuzz import mutations, peak_memory_bytes, random_mutation
 from harness.tshark import Dissection, dissect, sctp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -882,28 +883,6 @@ def decodes_or_rejects(data: bytes) -> None:
     S1AP.S1AP_PDU_Descriptions.S1AP_PDU.from_aper(data)
 
 
-def mutate(data: bytearray, choose) -> bytes:
-    """Bit flips, truncations, insertions and deletions; `choose(kind, *bounds)` draws."""
-    for _ in range(choose("count", 1, 4)):
-        position = choose("position", 0, len(data))
-        match choose("operation", 0, 3):
-            case 0 if position < len(data):
-                data[position] ^= 1 << choose("bit", 0, 7)
-            case 1:
-                del data[position:]
-            case 2:
-                data[position:position] = bytes(choose("octet", 0, 255) for _ in range(3))
-            case 3:
-                del data[position : position + choose("length", 1, 8)]
-    return bytes(data)
-
-
-@st.composite
-def mutated_golden(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(GOLDEN_BYTES)))
-    return mutate(data, lambda _, low, high: draw(st.integers(low, high)))
-
-
 @st.composite
 def golden_with_random_ie_values(draw: st.DrawFn) -> bytes:
     """A golden frame whose IE values are replaced, one or all, by random octets: every IE
@@ -919,7 +898,7 @@ def golden_with_random_ie_values(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=1500, deadline=500)
-@given(mutated_golden())
+@given(mutations(GOLDEN_BYTES))
 def test_mutated_golden_messages_decode_or_raise_s1ap_decode_error(data: bytes) -> None:
     decodes_or_rejects(data)
 
@@ -945,23 +924,12 @@ def test_random_bodies_under_a_valid_header_decode_or_raise(golden: bytes, body:
 
 def test_fuzz_batch_memory_stays_bounded() -> None:
     generator = random.Random(7)
-    inputs = [
-        mutate(
-            bytearray(generator.choice(GOLDEN_BYTES)),
-            lambda _, low, high: generator.randint(low, high),
-        )
-        for _ in range(10_000)
-    ]
+    inputs = [random_mutation(generator, GOLDEN_BYTES) for _ in range(10_000)]
     depth = len(ASN1CodecPER._off)
-    tracemalloc.start()
-    try:
-        for data in inputs:
-            try:
-                decode(data)
-            except S1apDecodeError:
-                pass
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 8 * 1024 * 1024
+
+    def decode_quietly(data: bytes) -> None:
+        with suppress(S1apDecodeError):
+            decode(data)
+
+    assert peak_memory_bytes(decode_quietly, inputs) < 8 * 1024 * 1024
     assert len(ASN1CodecPER._off) == depth, "pycrate's offset stack grew"
