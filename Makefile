@@ -49,7 +49,7 @@ lint:
 
 run:
 	@echo "Local core: so far only the MME frontend skeleton exists (embedded SQLite store)."
-	@echo "Not built yet: S1AP/NAS procedures (issue 6), echo-agent (issue 4), SGW/PGW (issue 7)."
+	@echo "Not built yet: S1AP/NAS procedures (issue 6), SGW/PGW (issue 7); echo-agent runs alone."
 	$(BIN)/epc-mme --config configs/mme.toml
 
 clean:
