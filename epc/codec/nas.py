@@ -105,6 +105,7 @@ from epc.codec.nas_messages import (
     TrackingAreaUpdateRequest,
     UeNetworkCapability,
     UpdateType,
+    esm_message_class,
     invalid_message,
     message_class,
 )
@@ -619,18 +620,7 @@ def _pycrate_emm(data: bytes, uplink: bool) -> NasMessage:
 
 
 def _pycrate_esm(data: bytes) -> NasMessage:
-    if len(data) < 3:
-        raise invalid_message(
-            data,
-            EsmCause.PROTOCOL_ERROR_UNSPECIFIED,
-            "shorter than an ESM header",
-            sublayer=Sublayer.ESM,
-        )
-    if data[0] & 0x0F != Sublayer.ESM:
-        raise invalid_message(
-            data, EsmCause.MESSAGE_TYPE_NON_EXISTENT, "not an ESM message", sublayer=Sublayer.ESM
-        )
-    cls = message_class(Sublayer.ESM, data[2], uplink=True)
+    cls = esm_message_class(data)
     if cls is None:
         raise invalid_message(data, EsmCause.MESSAGE_TYPE_NON_EXISTENT, "unknown ESM message type")
     message = _pycrate_message(cls, data)

@@ -28,7 +28,6 @@ from epc.codec.nas_messages import (
     DetachType,
     EmmCause,
     EpsIdentityType,
-    EsmCause,
     Form,
     Guti,
     IdentityType,
@@ -52,6 +51,7 @@ from epc.codec.nas_messages import (
     TrackingAreaUpdateRequest,
     UeNetworkCapability,
     UpdateType,
+    esm_message_class,
     invalid_message,
     message_class,
 )
@@ -100,18 +100,7 @@ def decode(data: bytes, *, uplink: bool = True) -> NasMessage | ServiceRequest |
 
 def _decode_esm(data: bytes) -> NasMessage:
     """Decode a plain ESM message (also the content of an ESM message container)."""
-    if len(data) < 3:
-        raise invalid_message(
-            data,
-            EsmCause.PROTOCOL_ERROR_UNSPECIFIED,
-            "shorter than an ESM header",
-            sublayer=Sublayer.ESM,
-        )
-    if data[0] & 0x0F != Sublayer.ESM:
-        raise invalid_message(
-            data, EsmCause.MESSAGE_TYPE_NON_EXISTENT, "not an ESM message", sublayer=Sublayer.ESM
-        )
-    cls = message_class(Sublayer.ESM, data[2], uplink=True)
+    cls = esm_message_class(data)
     if cls not in FAST_MESSAGES:
         raise FastPathUnavailable
     values = _read_body(cls, data, 3)

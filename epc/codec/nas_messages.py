@@ -1441,3 +1441,20 @@ def message_class(sublayer: int, message_type: int, *, uplink: bool) -> type[Nas
     if sublayer == Sublayer.ESM:
         return _ESM.get(message_type)
     return (_UPLINK_EMM if uplink else _DOWNLINK_EMM).get(message_type)
+
+
+def esm_message_class(data: bytes) -> type[NasMessage] | None:
+    """The class a plain ESM message's header (TS 24.301 9.3.1) names, None for an unknown
+    message type; NasDecodeError when the bytes are no ESM header at all."""
+    if len(data) < 3:
+        raise invalid_message(
+            data,
+            EsmCause.PROTOCOL_ERROR_UNSPECIFIED,
+            "shorter than an ESM header",
+            sublayer=Sublayer.ESM,
+        )
+    if data[0] & 0x0F != Sublayer.ESM:
+        raise invalid_message(
+            data, EsmCause.MESSAGE_TYPE_NON_EXISTENT, "not an ESM message", sublayer=Sublayer.ESM
+        )
+    return message_class(Sublayer.ESM, data[2], uplink=True)
