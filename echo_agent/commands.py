@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from echo_agent.wire import Frame
-from epc.codec.s1ap import S1apDecodeError
+from epc.codec.s1ap_peek import S1apDecodeError
 
 LogLevel = Literal["debug", "info", "warning"]
 

@@ -18,10 +18,12 @@ Start (`serve`), in order:
    MME answers), and systemd must not hold the agent in "activating" for a core outage.
 
 Shutdown (SIGTERM, `epc.daemon.lifecycle`): "stop accepting" closes the eNB listener and the
-eNB's association (no new requests, and no reply could reach the eNB after it); "drain" closes
-the MME connections once what was written to them is flushed. Nothing to drain beyond that:
-requests still unanswered have no eNB to answer, and the eNB repeats them on its new
-association to the restarted agent.
+eNB's association (no new requests, and no reply could reach the eNB after it), and waits
+until the entry point has seen it go, so the Reset that tells the core the eNB's UEs are gone
+is written; "drain" closes the MME connections once what was written to them is flushed.
+Nothing to drain beyond that: requests still unanswered have no eNB to answer, and the eNB
+repeats them on its new association to the restarted agent. The Reset is best effort here:
+with no MME connected it is lost with the process.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class Agent:
         self._timer_at = math.inf
         self._dispatching = False
         self._dropped_downlinks = 0
+        self._enb_gone = asyncio.Event()
+        self._enb_gone.set()
         self._log_levels = {"debug": log.debug, "info": log.info, "warning": log.warning}
 
     # --- start and stop ------------------------------------------------------------------
@@ -104,13 +108,14 @@ class Agent:
         self.listener = await open_listener(s1.transport, s1.host, s1.port, s1.streams, self)
 
     async def stop_accepting(self) -> None:
-        """Close the eNB listener and the eNB's connection."""
+        """Close the eNB listener and the eNB's connection, and wait until it is detached."""
         with bound_context(enb=self.identity):
             if self.listener is not None:
                 self.listener.close()
                 await self.listener.wait_closed()
             if self.enb is not None:
                 self.enb.close()
+            await self._enb_gone.wait()
             log.info("s1 closed")
 
     async def close(self) -> None:
@@ -127,6 +132,7 @@ class Agent:
             log.warning("second eNB refused: an agent serves one eNB", peer=link.peer)
             return False
         self.enb = link
+        self._enb_gone.clear()
         log.info("eNB attached", peer=link.peer, dropped_downlinks=self._dropped_downlinks)
         self._dropped_downlinks = 0
         return True
@@ -135,6 +141,9 @@ class Agent:
         if self.enb is link:
             self.enb = None
             log.info("eNB detached", peer=link.peer)
+            self.entry.enb_disconnected(self._loop.time())
+            self._run_commands()
+            self._enb_gone.set()
 
     def uplinks(self, messages: list[tuple[bytes, int]]) -> None:
         now = self._loop.time()

@@ -3,7 +3,10 @@ on the eNB's board decides, with the sockets, the clock and the logger left to i
 
 It owns, for one eNB:
 - the UE mapping: S1AP messages to the agent's UE IDs, by eNB-UE-S1AP-ID and MME-UE-S1AP-ID
-  read with `epc.codec.s1ap.peek` (the agent decodes no more S1AP than that);
+  read with `epc.codec.s1ap_peek.peek` (the agent decodes no more S1AP than that, and loads
+  pycrate only to encode an Error Indication for bad input);
+- the end of UE-associated S1 connections: a Reset from either side, or the eNB's
+  association dropping, which the core learns of through a Reset the agent sends;
 - per UE, a FIFO of requests numbered by one hybrid logical clock, one in flight, resent with
   backoff until acknowledged; N consecutive timeouts ask the adapter to switch MME endpoint;
 - exactly-once, in-order release of replies to the eNB, and deduplication of core-initiated
@@ -51,15 +54,23 @@ from echo_agent.ue_queue import (
     UeState,
 )
 from echo_agent.wire import ENB_UE_ID, Frame, FrameKind
-from epc.codec import s1ap
-from epc.codec.s1ap import S1apDecodeError, S1apPeek
 from epc.codec.s1ap_constants import (
+    IE_CAUSE,
+    IE_RESET_TYPE,
     PROCEDURE_ERROR_INDICATION,
     PROCEDURE_INITIAL_UE_MESSAGE,
+    PROCEDURE_RESET,
     PROCEDURE_S1_SETUP,
     PROCEDURE_UE_CONTEXT_RELEASE,
 )
-from epc.codec.s1ap_messages import CriticalityDiagnostics, ErrorIndication, PduType
+from epc.codec.s1ap_frame import Ie, write_frame
+from epc.codec.s1ap_messages import (
+    Criticality,
+    CriticalityDiagnostics,
+    ErrorIndication,
+    PduType,
+)
+from epc.codec.s1ap_peek import ResetScope, S1apDecodeError, S1apPeek, peek
 
 __all__ = [
     "Command",
@@ -94,6 +105,23 @@ times in that span, and the window costs a few hundred KB at most."""
 NON_UE_ASSOCIATED_STREAM = 0
 """SCTP stream for non-UE-associated S1AP signalling (TS 36.412 section 7)."""
 
+ENB_LOST_RESET = write_frame(
+    PduType.INITIATING_MESSAGE,
+    PROCEDURE_RESET,
+    Criticality.REJECT,
+    [
+        # Cause: choice 1 of 5 (transport) in 3 bits after the extension bit, then
+        # TransportCause 1 (unspecified) after its own: 0 001 0 1 00.
+        Ie(IE_CAUSE, Criticality.IGNORE, b"\x14"),
+        # ResetType: choice 0 (s1-Interface) after the extension bit; ResetAll has one value.
+        Ie(IE_RESET_TYPE, Criticality.REJECT, b"\x00"),
+    ],
+)
+"""The Reset the agent sends the core when the eNB's association drops: "reset all", cause
+transport "unspecified" (TS 36.413 9.2.1.3: the cause lies in the transport network layer).
+Written by hand so the agent need not load pycrate for it; a test checks it against
+`epc.codec.s1ap.encode`."""
+
 _ERROR_REASON_CHARS = 200
 """An ERROR frame's reason is logged up to this length: enough to read, bounded for a peer."""
 
@@ -101,9 +129,10 @@ DEFAULT_RETRANSMIT_POLICY = RetransmitPolicy()
 
 
 class EntryPoint:
-    """The entry point of one eNB. Inputs: `uplink_s1ap`, `frame_from_core`, `core_connected`,
-    `core_disconnected`, `handle_deadline` (when `next_deadline()` has come), and the
-    handover pair `export_ue` / `import_ue`. Outputs: `pop_commands()` after each input."""
+    """The entry point of one eNB. Inputs: `uplink_s1ap`, `enb_disconnected`,
+    `frame_from_core`, `core_connected`, `core_disconnected`, `handle_deadline` (when
+    `next_deadline()` has come), and the handover pair `export_ue` / `import_ue`. Outputs:
+    `pop_commands()` after each input."""
 
     def __init__(
         self,
@@ -134,6 +163,8 @@ class EntryPoint:
         self._core_initiated_seen: set[tuple[int, int, int]] = set()
         self._core_initiated_order: deque[tuple[int, int, int]] = deque()
         self._core_initiated_window = core_initiated_window
+        self._before_reset: set[int] = set()
+        """UEs whose request in flight must reach the core before the Reset queued next."""
         self._commands: list[Command] = []
 
     # --- outputs and inspection ------------------------------------------------------------
@@ -175,24 +206,57 @@ class EntryPoint:
 
     def uplink_s1ap(self, now: float, payload: bytes, stream: int) -> None:
         try:
-            peek = s1ap.peek(payload)
+            seen = peek(payload)
         except S1apDecodeError as error:
             self._reject_uplink(error, stream)
             return
-        ue = self._route_uplink(peek)
+        ue = self._route_uplink(seen)
         request = PendingRequest(
             RequestKind.UPLINK,
             payload,
             stream,
-            is_s1_setup=_is(peek, PROCEDURE_S1_SETUP, PduType.INITIATING_MESSAGE),
-            releases_connection=_is(peek, PROCEDURE_UE_CONTEXT_RELEASE, PduType.SUCCESSFUL_OUTCOME),
+            is_s1_setup=_is(seen, PROCEDURE_S1_SETUP, PduType.INITIATING_MESSAGE),
+            releases_connection=_is(seen, PROCEDURE_UE_CONTEXT_RELEASE, PduType.SUCCESSFUL_OUTCOME),
+            is_reset=_is(seen, PROCEDURE_RESET, PduType.INITIATING_MESSAGE),
         )
+        if request.is_reset:
+            self._apply_reset(seen.reset, "enb_reset", reset_follows=True)
         if not self._enqueue(now, ue, request):
             return
         if request.is_s1_setup:
             self._s1_setup.enb_requested(payload, stream)
         if request.releases_connection:
             self._set_ue_state(ue, UeState.RELEASING, "ue_context_release_complete")
+
+    def enb_disconnected(self, now: float) -> None:
+        """The eNB's SCTP association (or TCP connection) is gone, and with it every
+        UE-associated logical S1 connection of the eNB (TS 36.413 8.7.1.1) and its S1 setup.
+
+        The core learns of it through a Reset ("reset all") the agent queues on the eNB's
+        behalf, if the eNB was set up; it goes after the requests already in flight. Requests
+        the eNB sent that have not gone out are dropped: nothing would take their answers.
+        Requests in flight are completed with the core, answers dropped. What the agent
+        keeps: the clock (request IDs stay monotonic), the timers the core armed (they are
+        the core's, not the connection's) and the UE records holding them."""
+        self._release_connections(self._all_ues(), "enb_disconnected", reset_follows=True)
+        enb = self._ues.enb
+        # Its own S1 Setup, updates and Resets go; a Reset for an earlier loss still must go.
+        dropped = enb.drop_unsent(lambda request: request.kind is not RequestKind.ENB_LOST)
+        if enb.in_flight is not None:
+            enb.in_flight.orphaned = True
+        was_set_up = self._s1_setup.enb_lost()
+        if was_set_up:
+            enb.queue.append(
+                PendingRequest(
+                    RequestKind.ENB_LOST,
+                    ENB_LOST_RESET,
+                    NON_UE_ASSOCIATED_STREAM,
+                    is_reset=True,
+                    orphaned=True,
+                )
+            )
+        self._log("enb_lost", "info", requests_dropped=dropped, reset_queued=was_set_up)
+        self._pump(now, enb)
 
     def frame_from_core(self, now: float, frame: Frame) -> None:
         match frame.kind:
@@ -267,11 +331,11 @@ class EntryPoint:
 
     # --- uplink routing and the UE mapping ---------------------------------------------------
 
-    def _route_uplink(self, peek: S1apPeek) -> UeRecord:
-        enb_id, mme_id = peek.enb_ue_s1ap_id, peek.mme_ue_s1ap_id
+    def _route_uplink(self, seen: S1apPeek) -> UeRecord:
+        enb_id, mme_id = seen.enb_ue_s1ap_id, seen.mme_ue_s1ap_id
         if enb_id is None and mme_id is None:
             return self._ues.enb
-        if _is(peek, PROCEDURE_INITIAL_UE_MESSAGE, PduType.INITIATING_MESSAGE):
+        if _is(seen, PROCEDURE_INITIAL_UE_MESSAGE, PduType.INITIATING_MESSAGE):
             return self._new_ue(enb_id, None, "initial_ue_message")
         ue = self._ues.find(enb_id, mme_id)
         if ue is None:
@@ -307,7 +371,7 @@ class EntryPoint:
         if ue.state is not UeState.CONNECTED:
             return
         try:
-            mme_id = s1ap.peek(payload).mme_ue_s1ap_id
+            mme_id = peek(payload).mme_ue_s1ap_id
         except S1apDecodeError as error:
             self._debug("downlink_not_peekable", ue_id=ue.ue_id, reason=str(error))
             return
@@ -344,12 +408,16 @@ class EntryPoint:
         return True
 
     def _pump(self, now: float, ue: UeRecord) -> None:
-        """Send the head of the UE's queue unless it is on the wire already or must wait
-        (no connection; or a UE while the eNB's S1 Setup is being restored)."""
+        """Send the head of the UE's queue unless it is on the wire already or must wait:
+        no connection; a UE while the eNB's S1 Setup is being restored; a Reset not yet sent
+        while requests for the connections it releases are still in flight."""
         request = ue.head
         if request is None or request.sent_to is not None or self._endpoint is None:
             return
-        if ue is not self._ues.enb and self._s1_setup.holds_ue_requests:
+        if ue is self._ues.enb:
+            if request.is_reset and self._before_reset and not request.numbered:
+                return
+        elif self._s1_setup.holds_ue_requests:
             return
         self._transmit(now, ue, request)
 
@@ -439,6 +507,10 @@ class EntryPoint:
             self._pump_all(now)
         if request.releases_connection:
             self._set_ue_state(ue, UeState.RELEASED, "release_complete_acknowledged")
+        if ue.ue_id in self._before_reset:
+            self._before_reset.discard(ue.ue_id)
+            if not self._before_reset:
+                self._pump(now, self._ues.enb)
         self._pump(now, ue)
         self._drop_if_done(ue)
 
@@ -472,6 +544,14 @@ class EntryPoint:
         self._complete_if_done(now, ue)
 
     def _release_reply(self, ue: UeRecord, request: PendingRequest, reply: Frame) -> None:
+        if request.orphaned:
+            self._debug(
+                "reply_dropped_connection_gone",
+                ue_id=ue.ue_id,
+                request_id=request.request_id,
+                sequence=reply.sequence,
+            )
+            return
         if request.kind is RequestKind.S1_SETUP_RESTORE:
             self._s1_setup.restore_answered(reply.payload, self._endpoint)
             return
@@ -513,8 +593,21 @@ class EntryPoint:
             self._remember_core_initiated(key)
         self._emit(SendToEnb(frame.payload, frame.stream))
         ue = self._ues.get(frame.ue_id)
-        if ue is not None:
+        if ue is self._ues.enb:
+            self._on_core_initiated_for_enb(frame.payload)
+        elif ue is not None:
             self._learn_from_downlink(ue, frame.payload)
+
+    def _on_core_initiated_for_enb(self, payload: bytes) -> None:
+        """Non-UE-associated signalling from the core: a Reset releases connections here too,
+        now that it is on its way to the eNB."""
+        try:
+            seen = peek(payload)
+        except S1apDecodeError as error:
+            self._debug("core_initiated_not_peekable", reason=str(error))
+            return
+        if _is(seen, PROCEDURE_RESET, PduType.INITIATING_MESSAGE):
+            self._apply_reset(seen.reset, "core_reset", reset_follows=False)
 
     def _remember_core_initiated(self, key: tuple[int, int, int]) -> None:
         self._core_initiated_seen.add(key)
@@ -574,6 +667,51 @@ class EntryPoint:
         self._log("timer_fired", "info", ue_id=ue.ue_id, timer_id=key.timer_id)
         self._enqueue(now, ue, PendingRequest(RequestKind.TIMER_FIRED, timer_id=key.timer_id))
 
+    # --- the end of UE-associated S1 connections ---------------------------------------------
+
+    def _apply_reset(self, scope: ResetScope | None, reason: str, *, reset_follows: bool) -> None:
+        """A Reset from the eNB or the core: the UE-associated logical S1 connections it names
+        are released at both ends (TS 36.413 8.7.1.2). `reset_follows`: the Reset is queued
+        for the core right after this, and must wait for what is in flight."""
+        if scope is None:
+            self._log("reset_scope_unreadable", "warning", reason=reason)
+            return
+        if scope.reset_all:
+            ues = self._all_ues()
+        else:
+            named = (self._ues.find(*connection) for connection in scope.connections)
+            ues = list({ue.ue_id: ue for ue in named if ue is not None}.values())
+        self._release_connections(ues, reason, reset_follows=reset_follows)
+
+    def _all_ues(self) -> list[UeRecord]:
+        """Every UE record, the eNB's own queue aside."""
+        return [ue for ue in self._ues.records() if ue is not self._ues.enb]
+
+    def _release_connections(
+        self, ues: list[UeRecord], reason: str, *, reset_follows: bool
+    ) -> None:
+        """These UEs' S1 connections are gone: uplinks not yet sent are dropped (nothing could
+        answer them now), a request in flight is completed with the core but answers nowhere,
+        and the S1AP IDs are free for new connections. Timers the core armed stay."""
+        dropped = in_flight = 0
+        for ue in ues:
+            dropped += ue.drop_unsent(lambda request: request.kind is RequestKind.UPLINK)
+            request = ue.in_flight
+            if request is not None:
+                request.orphaned = True
+                in_flight += 1
+                if reset_follows:
+                    self._before_reset.add(ue.ue_id)
+            self._set_ue_state(ue, UeState.RELEASED, reason)
+        self._log(
+            "s1_connections_released",
+            "info",
+            reason=reason,
+            ues=len(ues),
+            uplinks_dropped=dropped,
+            in_flight=in_flight,
+        )
+
     def _queue_s1_setup_restore(self) -> None:
         """The replay goes right after whatever the eNB queue has in flight (that request
         keeps its ID, so it must go first) and ahead of the rest."""
@@ -617,12 +755,16 @@ class EntryPoint:
             self._commands.append(LogEvent(event, "debug", fields))
 
 
-def _is(peek: S1apPeek, procedure_code: int, pdu_type: PduType) -> bool:
-    return peek.procedure_code == procedure_code and peek.pdu_type is pdu_type
+def _is(seen: S1apPeek, procedure_code: int, pdu_type: PduType) -> bool:
+    return seen.procedure_code == procedure_code and seen.pdu_type is pdu_type
 
 
 def _error_indication(error: S1apDecodeError) -> bytes:
     """The Error Indication answering an undecodable uplink (TS 36.413 section 10)."""
+    # The one S1AP the agent encodes in full. pycrate's S1AP tables cost some 19 MB and
+    # half a second to load, so only an agent that meets bad input pays for them.
+    from epc.codec import s1ap
+
     diagnostics = error.criticality_diagnostics()
     message = ErrorIndication(
         mme_ue_s1ap_id=error.mme_ue_s1ap_id,

@@ -5,7 +5,8 @@ The eNB sets S1 up once per SCTP association and the agent keeps that associatio
 any MME crash. When the agent's core connection lands on a new endpoint, it replays the eNB's
 last S1 Setup Request there itself and keeps the answer from the eNB, which goes on holding
 the S1 Setup Response it got first. UE-associated requests wait until the replay is
-acknowledged, so the new instance sees the eNB's setup before any UE of it.
+acknowledged, so the new instance sees the eNB's setup before any UE of it. When the
+association itself goes, the setup goes with it (`enb_lost`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from typing import Protocol
 
 from echo_agent.commands import LogLevel
 from echo_agent.ue_queue import PendingRequest, RequestKind
-from epc.codec import s1ap
-from epc.codec.s1ap import S1apDecodeError
 from epc.codec.s1ap_constants import PROCEDURE_S1_SETUP
 from epc.codec.s1ap_messages import PduType
+from epc.codec.s1ap_peek import S1apDecodeError, peek
 
 
 class Log(Protocol):
@@ -91,7 +91,18 @@ class S1SetupMemory:
             )
 
     def restore_acknowledged(self) -> None:
-        self._set_state(S1SetupState.ESTABLISHED, "restore_acknowledged")
+        if self.state is S1SetupState.RESTORING:  # not if the eNB went meanwhile
+            self._set_state(S1SetupState.ESTABLISHED, "restore_acknowledged")
+
+    def enb_lost(self) -> bool:
+        """The eNB's SCTP association is gone, and its S1 setup with it: a new association
+        starts with an S1 Setup (TS 36.413 8.7.3.1), so there is nothing to replay. Returns
+        whether the eNB held an S1 Setup Response, i.e. the core may hold UE state of it."""
+        was_set_up = self.response is not None
+        self.request = self.response = self.endpoint = None
+        if self.state is not S1SetupState.NONE:
+            self._set_state(S1SetupState.NONE, "enb_lost")
+        return was_set_up
 
     def _set_state(self, state: S1SetupState, reason: str) -> None:
         self._log(
@@ -108,9 +119,9 @@ class S1SetupMemory:
 def setup_outcome(payload: bytes) -> bool | None:
     """True for an S1 Setup Response, False for an S1 Setup Failure, None otherwise."""
     try:
-        peek = s1ap.peek(payload)
+        seen = peek(payload)
     except S1apDecodeError:
         return None
-    if peek.procedure_code != PROCEDURE_S1_SETUP or peek.pdu_type is PduType.INITIATING_MESSAGE:
+    if seen.procedure_code != PROCEDURE_S1_SETUP or seen.pdu_type is PduType.INITIATING_MESSAGE:
         return None
-    return peek.pdu_type is PduType.SUCCESSFUL_OUTCOME
+    return seen.pdu_type is PduType.SUCCESSFUL_OUTCOME

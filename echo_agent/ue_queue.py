@@ -11,6 +11,7 @@ replays to a new MME instance) ahead of queued ones without handing out IDs out 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -30,6 +31,9 @@ class RequestKind(Enum):
     S1_SETUP_RESTORE = "s1_setup_restore"
     """The eNB's S1 Setup Request replayed by the agent to a new MME instance; its replies
     are the agent's, never the eNB's."""
+    ENB_LOST = "enb_lost"
+    """A Reset (reset all) the agent sends for an eNB whose SCTP association dropped, so the
+    core releases the UE-associated S1 state the eNB lost with it; its replies go nowhere."""
 
 
 class UeState(Enum):
@@ -51,6 +55,12 @@ class PendingRequest:
     """An S1 Setup Request (the eNB's or the agent's replay)."""
     releases_connection: bool = False
     """A UE Context Release Complete: once acknowledged, the UE's S1 connection is gone."""
+    is_reset: bool = False
+    """A Reset, the eNB's or the agent's: it goes to the core only after the requests in
+    flight for the connections it releases."""
+    orphaned: bool = False
+    """The eNB no longer has the S1 connection or association this request was sent for: it
+    is still completed with the core, but its replies are dropped."""
     request_id: int = 0
     """0 until first sent."""
     sent_to: str | None = None
@@ -144,15 +154,18 @@ class UeRecord:
     def drop_unsent_fires(self, timer_id: int) -> None:
         """Forget expiries of `timer_id` queued but not yet sent: the core has re-armed or
         cancelled the timer in an earlier request, so the expiry is no longer its view."""
-        keep = [
-            request
-            for request in self.queue
-            if request.numbered
-            or request.kind is not RequestKind.TIMER_FIRED
-            or request.timer_id != timer_id
-        ]
-        if len(keep) != len(self.queue):
+        self.drop_unsent(
+            lambda request: request.kind is RequestKind.TIMER_FIRED and request.timer_id == timer_id
+        )
+
+    def drop_unsent(self, which: Callable[[PendingRequest], bool]) -> int:
+        """Forget the queued requests `which` picks that were never sent; returns how many.
+        A request once numbered stays: the core may be applying it."""
+        keep = [request for request in self.queue if request.numbered or not which(request)]
+        dropped = len(self.queue) - len(keep)
+        if dropped:
             self.queue = deque(keep)
+        return dropped
 
 
 class UeDirectory:

@@ -20,7 +20,15 @@ others are 0 / empty (sent as 0 / empty, ignored on receipt).
 | ERROR | both | sequence (error code, `ErrorCode`), payload (UTF-8 reason) |
 
 `ue_id` 0 is the eNB itself: non-UE-associated S1AP (S1 Setup, Reset, eNB Configuration
-Update, Error Indication without UE IDs) is queued and numbered like any UE's requests.
+Update, Error Indication without UE IDs) is queued and numbered like any UE's requests. A
+core-initiated Reset goes with `ue_id` 0 too: the agent reads it on its way to the eNB and
+releases the connections it names on its side as well.
+
+Two REQUESTs on `ue_id` 0 are the agent's own, not the eNB's, and their replies never reach the
+eNB: the eNB's S1 Setup Request replayed to a new MME instance, and a Reset ("reset all", cause
+transport "unspecified") once the eNB's SCTP association has dropped, since that releases
+every UE-associated S1 connection of the eNB (TS 36.413 8.7.1.1). The MME takes both as it
+would from the eNB. Neither is a frame kind of its own, so the format keeps version 1.
 
 Request IDs are hybrid logical clock values, max(previous + 1, wall clock in microseconds), so
 they grow for a UE across S1 connections, across agent restarts and, with clocks in sync to

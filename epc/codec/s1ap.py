@@ -3,11 +3,11 @@ to bytes, `decode` bytes back to one, and `peek` at a message's procedure and UE
 without decoding it, for the agent that only routes (about ten microseconds, no pycrate).
 
 It owns the binding of the message table (`epc.codec.s1ap_table`) to pycrate's ASN.1
-tables, which give each IE's type, criticality and presence, and the error every bad input
-ends in. The pieces:
+tables, which give each IE's type, criticality and presence. The pieces:
 
-- `epc.codec.s1ap_frame` reads and writes the frame (PDU header and IE list) by hand, so
-  `peek` never touches pycrate;
+- `epc.codec.s1ap_frame` reads and writes the frame (PDU header and IE list) by hand;
+- `epc.codec.s1ap_peek` holds `peek` and `S1apDecodeError`, re-exported here, and never
+  loads pycrate, so the agent can import it alone;
 - pycrate encodes and decodes each IE's value on its own, here, and
   `epc.codec.s1ap_values` converts those values to and from the dataclasses;
 - `epc.codec.s1ap_constants` names the procedure codes and IE ids.
@@ -32,107 +32,24 @@ from pycrate_asn1dir import S1AP as _ASN
 from pycrate_asn1rt.codecs import ASN1CodecPER
 from pycrate_core.charpy import Charpy
 
-from epc.codec import DecodeError
-from epc.codec.s1ap_constants import (
-    IE_ENB_UE_S1AP_ID,
-    IE_MME_UE_S1AP_ID,
-    IE_SOURCE_MME_UE_S1AP_ID,
-    IE_UE_S1AP_IDS,
-)
-from epc.codec.s1ap_frame import (
-    Frame,
-    Ie,
-    Malformed,
-    read_frame,
-    read_header,
-    read_ue_s1ap_id,
-    read_ue_s1ap_ids,
-    write_frame,
-)
+from epc.codec.s1ap_frame import Ie, Malformed, write_frame
 from epc.codec.s1ap_messages import (
-    Cause,
-    CauseGroup,
     Criticality,
-    CriticalityDiagnostics,
     CriticalityDiagnosticsIe,
     PduType,
     ProtocolCause,
     S1apMessage,
 )
+from epc.codec.s1ap_peek import S1apDecodeError, S1apPeek, decode_error, peek, read_message
 from epc.codec.s1ap_table import MESSAGES, Field, Message
 from epc.codec.s1ap_values import InvalidValue
 
 __all__ = ["S1apDecodeError", "S1apPeek", "decode", "encode", "peek"]
 
 
-class S1apDecodeError(DecodeError):
-    """Bytes that are not an S1AP message this core understands.
-
-    `cause` is the Cause for the Error Indication (TS 36.413 section 10): transfer syntax
-    error when the bytes do not decode (10.2); abstract syntax error "reject" or "ignore and
-    notify", after the criticality, for a procedure or IE not comprehended (10.3.4.1) or a
-    missing mandatory IE (10.3.4.2); falsely constructed message for a repeated IE (10.3.6);
-    semantic error for a value this core cannot act on. `criticality` is the procedure's: a
-    message of criticality "ignore" that is not comprehended is dropped without an Error
-    Indication. `ies` names the IEs not comprehended or missing, for the Criticality
-    Diagnostics. Fields that could not be read are None."""
-
-    def __init__(
-        self,
-        reason: str,
-        cause: ProtocolCause,
-        *,
-        procedure_code: int | None = None,
-        pdu_type: PduType | None = None,
-        criticality: Criticality | None = None,
-        enb_ue_s1ap_id: int | None = None,
-        mme_ue_s1ap_id: int | None = None,
-        ies: tuple[CriticalityDiagnosticsIe, ...] = (),
-    ) -> None:
-        super().__init__(reason)
-        self.cause = Cause(CauseGroup.PROTOCOL, cause)
-        self.procedure_code = procedure_code
-        self.pdu_type = pdu_type
-        self.criticality = criticality
-        self.enb_ue_s1ap_id = enb_ue_s1ap_id
-        self.mme_ue_s1ap_id = mme_ue_s1ap_id
-        self.ies = ies
-
-    def criticality_diagnostics(self) -> CriticalityDiagnostics:
-        """The Criticality Diagnostics IE for the Error Indication answering this error."""
-        return CriticalityDiagnostics(
-            self.procedure_code, self.pdu_type, self.criticality, self.ies
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class S1apPeek:
-    """What the agent needs to route a message. `mme_ue_s1ap_id` is the SourceMME-UE-S1AP-ID
-    in a Path Switch Request; both IDs are None in non-UE-associated messages."""
-
-    procedure_code: int
-    pdu_type: PduType
-    criticality: Criticality
-    enb_ue_s1ap_id: int | None
-    mme_ue_s1ap_id: int | None
-
-
-def peek(data: bytes) -> S1apPeek:
-    """The procedure code, PDU type, criticality and UE-S1AP-IDs of a message, from its frame
-    alone. Raises S1apDecodeError (transfer syntax error) when the frame does not parse."""
-    frame = _read(data)
-    try:
-        enb_ue_s1ap_id, mme_ue_s1ap_id = _ue_ids(frame)
-    except Malformed as error:
-        raise _error(frame, str(error), ProtocolCause.TRANSFER_SYNTAX_ERROR) from None
-    return S1apPeek(
-        frame.procedure_code, frame.pdu_type, frame.criticality, enb_ue_s1ap_id, mme_ue_s1ap_id
-    )
-
-
 def decode(data: bytes) -> S1apMessage:
     """The message the bytes hold. Raises S1apDecodeError, and nothing else, on bad input."""
-    frame = _read(data)
+    frame = read_message(data)
     try:
         ies = frame.ies()
         binding = _BY_KIND.get((frame.pdu_type, frame.procedure_code))
@@ -140,9 +57,9 @@ def decode(data: bytes) -> S1apMessage:
             raise InvalidValue("procedure not comprehended", _not_comprehended(frame.criticality))
         return _decode_message(binding, ies)
     except Malformed as error:
-        raise _error(frame, str(error), ProtocolCause.TRANSFER_SYNTAX_ERROR) from None
+        raise decode_error(frame, str(error), ProtocolCause.TRANSFER_SYNTAX_ERROR) from None
     except InvalidValue as error:
-        raise _error(frame, error.reason, error.cause, error.ies) from None
+        raise decode_error(frame, error.reason, error.cause, error.ies) from None
 
 
 def encode(message: S1apMessage) -> bytes:
@@ -227,64 +144,6 @@ _BY_KIND = {
 
 # --- reading -------------------------------------------------------------------------------
 
-_UE_ID_ROLES = {
-    IE_MME_UE_S1AP_ID: "mme",
-    IE_SOURCE_MME_UE_S1AP_ID: "mme",
-    IE_ENB_UE_S1AP_ID: "enb",
-    IE_UE_S1AP_IDS: "pair",
-}
-"""The IEs that carry a UE-S1AP-ID, and which."""
-
-
-def _ue_id_roles(message: Message) -> dict[int, str]:
-    return {
-        field.ie_id: _UE_ID_ROLES[field.ie_id]
-        for field in message.fields
-        if field.ie_id in _UE_ID_ROLES
-    }
-
-
-_PEEKED_IES = {
-    (binding.message.pdu_type, binding.message.procedure_code): _ue_id_roles(binding.message)
-    for binding in _BINDINGS
-}
-"""Per message, the UE-S1AP-ID IEs `decode` reads, so `peek` reads the same ones."""
-_PEEKED_IES_OF_OTHER_MESSAGES = {IE_MME_UE_S1AP_ID: "mme", IE_ENB_UE_S1AP_ID: "enb"}
-
-
-def _read(data: bytes) -> Frame:
-    data = bytes(data)
-    try:
-        return read_frame(data)
-    except Malformed as error:
-        reason = str(error)
-    try:
-        header = read_header(data)
-    except Malformed:
-        raise S1apDecodeError(reason, ProtocolCause.TRANSFER_SYNTAX_ERROR) from None
-    raise S1apDecodeError(
-        reason,
-        ProtocolCause.TRANSFER_SYNTAX_ERROR,
-        procedure_code=header.procedure_code,
-        pdu_type=header.pdu_type,
-        criticality=header.criticality,
-    )
-
-
-def _ue_ids(frame: Frame) -> tuple[int | None, int | None]:
-    """(eNB-UE-S1AP-ID, MME-UE-S1AP-ID) from the first IEs that carry them."""
-    roles = _PEEKED_IES.get((frame.pdu_type, frame.procedure_code), _PEEKED_IES_OF_OTHER_MESSAGES)
-    enb_ue_s1ap_id = mme_ue_s1ap_id = None
-    for ie_id, _, content in frame.ies():
-        role = roles.get(ie_id)
-        if role == "mme" and mme_ue_s1ap_id is None:
-            mme_ue_s1ap_id = read_ue_s1ap_id(content)
-        elif role == "enb" and enb_ue_s1ap_id is None:
-            enb_ue_s1ap_id = read_ue_s1ap_id(content)
-        elif role == "pair" and mme_ue_s1ap_id is None:
-            mme_ue_s1ap_id, enb_ue_s1ap_id = read_ue_s1ap_ids(content)
-    return enb_ue_s1ap_id, mme_ue_s1ap_id
-
 
 def _decode_message(binding: _Binding, ies: list[Ie]) -> S1apMessage:
     values: dict[str, Any] = {}
@@ -349,28 +208,6 @@ def _not_comprehended(criticality: Criticality) -> ProtocolCause:
     if criticality is Criticality.REJECT:
         return ProtocolCause.ABSTRACT_SYNTAX_ERROR_REJECT
     return ProtocolCause.ABSTRACT_SYNTAX_ERROR_IGNORE_AND_NOTIFY
-
-
-def _error(
-    frame: Frame,
-    reason: str,
-    cause: ProtocolCause,
-    ies: tuple[CriticalityDiagnosticsIe, ...] = (),
-) -> S1apDecodeError:
-    try:
-        enb_ue_s1ap_id, mme_ue_s1ap_id = _ue_ids(frame)
-    except Malformed:
-        enb_ue_s1ap_id = mme_ue_s1ap_id = None
-    return S1apDecodeError(
-        reason,
-        cause,
-        procedure_code=frame.procedure_code,
-        pdu_type=frame.pdu_type,
-        criticality=frame.criticality,
-        enb_ue_s1ap_id=enb_ue_s1ap_id,
-        mme_ue_s1ap_id=mme_ue_s1ap_id,
-        ies=ies,
-    )
 
 
 # --- pycrate, one IE value at a time ---------------------------------------------------------

@@ -71,7 +71,7 @@ class Frame:
                     raise Malformed(f"an open type of {length} octets runs past the end")
                 content = body[offset + 4 : end]
             else:
-                content, end = _read_open_type(body, offset + 3)
+                content, end = read_open_type(body, offset + 3)
             ies.append(Ie(body[offset] << 8 | body[offset + 1], criticality, content))
             offset = end
         if offset != len(body):
@@ -93,7 +93,7 @@ def read_header(data: bytes) -> Header:
 def read_frame(data: bytes) -> Frame:
     """The header, then the message as an open type filling the rest."""
     header = read_header(data)
-    body, end = _read_open_type(data, 3)
+    body, end = read_open_type(data, 3)
     if end != len(data):
         raise Malformed("octets after the S1AP PDU")
     return Frame(*header, body)
@@ -131,7 +131,7 @@ def _criticality(octet: int) -> Criticality:
     return criticality
 
 
-def _read_open_type(data: bytes, offset: int) -> tuple[bytes, int]:
+def read_open_type(data: bytes, offset: int) -> tuple[bytes, int]:
     """An open type at `offset`: its content and where it ends (X.691 11.9.3.6-11.9.3.8)."""
     parts = []
     while True:
@@ -173,7 +173,7 @@ def read_ue_s1ap_id(content: bytes) -> int:
     then the octets (X.691 11.5.7.4)."""
     if not content:
         raise Malformed("UE-S1AP-ID missing")
-    return _unsigned(content, 1, (content[0] >> 6) + 1)
+    return read_unsigned(content, 1, (content[0] >> 6) + 1)
 
 
 def read_ue_s1ap_ids(content: bytes) -> tuple[int | None, int | None]:
@@ -188,13 +188,13 @@ def read_ue_s1ap_ids(content: bytes) -> tuple[int | None, int | None]:
     if first & 0x80:
         return None, None
     if first & 0x40:
-        return _unsigned(content, 1, (first >> 4 & 0x03) + 1), None
+        return read_unsigned(content, 1, (first >> 4 & 0x03) + 1), None
     mme_size = (first >> 2 & 0x03) + 1
-    mme_ue_s1ap_id = _unsigned(content, 1, mme_size)
+    mme_ue_s1ap_id = read_unsigned(content, 1, mme_size)
     return mme_ue_s1ap_id, read_ue_s1ap_id(content[1 + mme_size :])
 
 
-def _unsigned(content: bytes, offset: int, size: int) -> int:
+def read_unsigned(content: bytes, offset: int, size: int) -> int:
     if offset + size > len(content):
         raise Malformed("UE-S1AP-ID cut short")
     return int.from_bytes(content[offset : offset + size], "big")

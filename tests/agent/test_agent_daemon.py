@@ -199,6 +199,35 @@ async def test_reset_and_enb_configuration_update_go_through_and_back_on_stream_
     assert [frame.payload for frame in frames[1:]] == [update, reset]
 
 
+async def test_an_enb_that_disconnects_has_its_ues_reset_at_the_core(mmes, agents, enbs):
+    """The eNB's connection drops with a UE attached: the agent sends the MME a Reset ("reset
+    all") for it, keeps the Reset Acknowledge to itself, and the next association starts
+    afresh with its own S1 Setup, its UE a new one to the agent."""
+    mme = await mmes("mme-a")
+    agent = await agents(agent_config([("dc1", [mme.endpoint])]))
+    port = await agent.s1_port()
+    enb = await enbs(port)
+    await set_up(enb, "mme-a")
+    await enb.send(initial_ue(7), stream=UE_STREAM)
+    assert await enb.receive() == (downlink_nas(7, 107, b"\x07\x41"), UE_STREAM)
+    await mme.next_request()
+    attach = await mme.next_request()
+
+    await enb.close()
+    reset = await mme.next_request()
+    assert (reset.kind, reset.ue_id, reset.stream) == (FrameKind.REQUEST, 0, 0)
+    assert s1ap.decode(reset.payload) == Reset(Cause(CauseGroup.TRANSPORT, "unspecified"))
+    assert reset.request_id > attach.request_id
+    await agent.wait_for("enb_lost", reset_queued=True)
+
+    again = await enbs(port)
+    await set_up(again, "mme-a")  # first thing it hears: no Reset Acknowledge
+    assert (await mme.next_request()).payload == S1_SETUP_REQUEST
+    await again.send(initial_ue(7), stream=UE_STREAM)
+    assert await again.receive() == (downlink_nas(7, 107, b"\x07\x41"), UE_STREAM)
+    assert (await mme.next_request()).ue_id not in (0, attach.ue_id)
+
+
 async def test_the_agent_serves_one_enb_and_refuses_a_second(mmes, agents, enbs):
     mme = await mmes("mme-a")
     agent = await agents(agent_config([("dc1", [mme.endpoint])]))
@@ -577,6 +606,19 @@ async def test_unreadable_tls_files_exit_2_naming_the_key(tmp_path, agents):
     agent = await agents(agent_config([("dc1", ["127.0.0.1:1"])], tls=tls))
     assert await agent.wait() == 2
     assert agent.raw_stderr[-1].startswith("core.tls.certificate: cannot load")
+
+
+def test_importing_the_agent_daemon_loads_no_pycrate():
+    """pycrate's S1AP tables cost some 19 MB: the agent loads them only to encode an Error
+    Indication for bad input."""
+    code = (
+        "import sys, echo_agent.__main__, echo_agent.daemon; "
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pycrate')}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_shipped_config_is_valid():

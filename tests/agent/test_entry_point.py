@@ -17,10 +17,11 @@ from echo_agent.commands import (
     SendToEnb,
     SwitchCoreEndpoint,
 )
-from echo_agent.entry_point import EntryPoint, S1SetupState, UnknownUe
+from echo_agent.entry_point import ENB_LOST_RESET, EntryPoint, S1SetupState, UnknownUe
 from echo_agent.timers import RetransmitPolicy
 from echo_agent.wire import ENB_UE_ID, Frame, FrameKind
 from epc.codec import s1ap
+from epc.codec.s1ap_frame import read_frame, write_frame
 from epc.codec.s1ap_messages import (
     Cause,
     CauseGroup,
@@ -33,12 +34,15 @@ from epc.codec.s1ap_messages import (
     InitialUeMessage,
     PlmnIdentity,
     ProtocolCause,
+    Reset,
+    ResetAcknowledge,
     S1SetupFailure,
     S1SetupRequest,
     S1SetupResponse,
     ServedGummei,
     SupportedTa,
     Tai,
+    UeAssociatedConnection,
     UeContextReleaseComplete,
     UplinkNasTransport,
 )
@@ -713,6 +717,232 @@ def test_a_rejected_restore_is_tried_again_on_the_next_endpoint():
     core.core_connected(0.3, MME_A)
     (again,) = frames(core.pop_commands())
     assert again.payload == S1_SETUP_REQUEST and again.request_id > restore.request_id
+
+
+# --- the end of UE-associated S1 connections: eNB disconnect, Reset -------------------------
+
+RESET_ALL = s1ap.encode(Reset(Cause(CauseGroup.MISC, "om-intervention")))
+RESET_ACKNOWLEDGE = s1ap.encode(ResetAcknowledge())
+
+
+def partial_reset(*connections: UeAssociatedConnection) -> bytes:
+    return s1ap.encode(Reset(Cause(CauseGroup.MISC, "om-intervention"), connections))
+
+
+def core_initiated(payload: bytes, request_id: int = 900) -> Frame:
+    return Frame(FrameKind.CORE_INITIATED, ENB_UE_ID, request_id, stream=0, payload=payload)
+
+
+def complete(core: EntryPoint, now: float, request: Frame, *replies: bytes) -> list:
+    """The core answers `request` with `replies` and acknowledges it; the commands that gives."""
+    for sequence, payload in enumerate(replies):
+        core.frame_from_core(now, reply(request, sequence, payload))
+    core.frame_from_core(now, ack(request, len(replies)))
+    return core.pop_commands()
+
+
+def test_the_agents_reset_is_the_reset_all_the_codec_encodes():
+    assert ENB_LOST_RESET == s1ap.encode(Reset(Cause(CauseGroup.TRANSPORT, "unspecified")))
+
+
+def test_an_enb_disconnect_releases_every_ue_and_resets_them_at_the_core_after_what_is_in_flight():
+    core, _ = make()
+    setup = set_up_s1(core, 0.0)
+    idle = attach_ue(core, 0.1, enb_id=1, mme_id=77)
+    attach_ue(core, 0.1, enb_id=2, mme_id=78)
+    busy = send(core, 0.2, uplink_nas(2, 78))
+    core.uplink_s1ap(0.2, uplink_nas(2, 78, b"\x07\x45"), STREAM)  # queued behind it
+
+    core.enb_disconnected(0.3)
+
+    commands = core.pop_commands()
+    assert frames(commands) == [], "the Reset waits for the request in flight"
+    assert "enb_lost" in events(commands)
+    assert core.ue_id_for(1) is None and core.ue_id_for(2) is None
+    assert idle.ue_id not in core.ue_ids(), "released and idle: dropped"
+    assert core.s1_setup_state is S1SetupState.NONE
+
+    commands = complete(core, 0.4, busy, downlink_nas(2, 78))
+    assert to_enb(commands) == [], "its connection is gone: the answer goes nowhere"
+    (reset,) = frames(commands)
+    assert (reset.ue_id, reset.stream, reset.payload) == (ENB_UE_ID, 0, ENB_LOST_RESET)
+    assert reset.request_id > busy.request_id > setup.request_id
+    assert core.ue_ids() == {ENB_UE_ID}, "the uplink queued behind was dropped"
+
+    commands = complete(core, 0.5, reset, RESET_ACKNOWLEDGE)
+    assert to_enb(commands) == [] and frames(commands) == []
+    assert core.next_deadline() is None
+
+
+def test_after_an_enb_disconnect_a_new_endpoint_gets_no_s1_setup_replay():
+    core, _ = make()
+    set_up_s1(core, 0.0)
+    core.enb_disconnected(0.1)
+    (reset,) = frames(core.pop_commands())
+    complete(core, 0.2, reset, RESET_ACKNOWLEDGE)
+
+    core.core_connected(0.3, MME_B)
+
+    assert frames(core.pop_commands()) == []
+    assert core.s1_setup_response is None
+
+
+def test_the_new_association_follows_the_reset_with_higher_request_ids():
+    core, wall = make()
+    set_up_s1(core, 0.0)
+    old = attach_ue(core, 0.1, enb_id=1, mme_id=77)
+    core.core_disconnected(0.2, MME_A)
+    core.enb_disconnected(0.3)
+    wall.us -= 60_000_000  # the wall clock steps back: IDs keep growing all the same
+    core.uplink_s1ap(0.4, S1_SETUP_REQUEST, 0)
+    assert frames(core.pop_commands()) == []
+
+    core.core_connected(0.5, MME_A)
+    (reset,) = frames(core.pop_commands())
+    assert reset.payload == ENB_LOST_RESET
+    (setup,) = frames(complete(core, 0.6, reset, RESET_ACKNOWLEDGE))
+    assert setup.payload == S1_SETUP_REQUEST
+    assert old.request_id < reset.request_id < setup.request_id
+    assert core.s1_setup_state is S1SetupState.PENDING, "the eNB's, not a restore"
+
+
+def test_an_enb_that_never_set_up_s1_gets_no_reset():
+    core, _ = make()
+    send(core, 0.0, initial_ue(1))
+
+    core.enb_disconnected(0.1)
+
+    assert frames(core.pop_commands()) == []
+    assert core.ue_id_for(1) is None
+
+
+def test_a_second_disconnect_before_the_reset_went_out_sends_one_reset_and_nothing_stale():
+    core, _ = make()
+    set_up_s1(core, 0.0)
+    core.core_disconnected(0.1, MME_A)
+    core.enb_disconnected(0.2)
+    core.uplink_s1ap(0.3, S1_SETUP_REQUEST, 0)  # the next association, gone again at once
+    core.enb_disconnected(0.4)
+
+    core.core_connected(0.5, MME_A)
+    (reset,) = frames(core.pop_commands())
+    assert reset.payload == ENB_LOST_RESET
+    assert frames(complete(core, 0.6, reset, RESET_ACKNOWLEDGE)) == []
+
+
+def test_timers_the_core_armed_outlive_the_enb_disconnect():
+    core, _ = make()
+    set_up_s1(core, 0.0)
+    request = send(core, 0.0, initial_ue(1))
+    core.frame_from_core(0.1, set_timer(request, timer_id=3, timer_ms=1000))
+    complete(core, 0.1, request, downlink_nas(1, 77))
+
+    core.enb_disconnected(0.2)
+    (reset,) = frames(core.pop_commands())
+    complete(core, 0.3, reset, RESET_ACKNOWLEDGE)
+    core.handle_deadline(1.1)
+
+    (fired,) = frames(core.pop_commands())
+    assert (fired.kind, fired.ue_id, fired.timer_id) == (FrameKind.TIMER_FIRED, request.ue_id, 3)
+    assert fired.request_id > reset.request_id
+
+
+def test_a_full_reset_from_the_enb_releases_every_ue_and_goes_after_what_is_in_flight():
+    core, _ = make()
+    set_up_s1(core, 0.0)
+    attach_ue(core, 0.1, enb_id=1, mme_id=77)
+    busy = send(core, 0.2, initial_ue(2))
+
+    core.uplink_s1ap(0.3, RESET_ALL, 0)
+
+    assert frames(core.pop_commands()) == []
+    assert core.ue_id_for(1) is None and core.ue_id_for(2) is None
+    commands = complete(core, 0.4, busy, downlink_nas(2, 78))
+    assert to_enb(commands) == [], "the eNB has released that connection"
+    (reset,) = frames(commands)
+    assert (reset.ue_id, reset.payload) == (ENB_UE_ID, RESET_ALL)
+    assert to_enb(complete(core, 0.5, reset, RESET_ACKNOWLEDGE)) == [RESET_ACKNOWLEDGE]
+    assert core.ue_ids() == {ENB_UE_ID}
+
+
+def test_a_partial_reset_from_the_enb_releases_only_the_connections_it_names():
+    core, _ = make()
+    set_up_s1(core, 0.0)
+    attach_ue(core, 0.1, enb_id=1, mme_id=77)
+    attach_ue(core, 0.1, enb_id=2, mme_id=78)
+    kept = attach_ue(core, 0.1, enb_id=3, mme_id=79)
+    named = partial_reset(
+        UeAssociatedConnection(enb_ue_s1ap_id=1),
+        UeAssociatedConnection(mme_ue_s1ap_id=78),
+        UeAssociatedConnection(12345, 999),  # a connection the agent does not know
+    )
+
+    reset = send(core, 0.2, named)
+
+    assert (reset.ue_id, reset.payload) == (ENB_UE_ID, named), "nothing in flight: at once"
+    assert core.ue_id_for(1) is None and core.ue_id_for(2) is None
+    assert core.ue_id_for(3) == kept.ue_id
+    assert send(core, 0.3, uplink_nas(3, 79)).ue_id == kept.ue_id
+
+
+def test_a_reset_from_the_core_is_forwarded_and_releases_the_connections_it_names():
+    core, _ = make()
+    set_up_s1(core, 0.0)
+    attach_ue(core, 0.1, enb_id=1, mme_id=77)
+    busy = send(core, 0.2, uplink_nas(1, 77))
+    kept = attach_ue(core, 0.2, enb_id=2, mme_id=78)
+    named = partial_reset(UeAssociatedConnection(77, 1))
+
+    core.frame_from_core(0.3, core_initiated(named))
+
+    assert to_enb(core.pop_commands()) == [named]
+    assert core.ue_id_for(1) is None and core.ue_id_for(2) == kept.ue_id
+    assert to_enb(complete(core, 0.4, busy, downlink_nas(1, 77))) == [], "released: dropped"
+
+    core.frame_from_core(0.5, core_initiated(RESET_ALL, request_id=901))
+    assert to_enb(core.pop_commands()) == [RESET_ALL]
+    assert core.ue_id_for(2) is None
+    assert core.ue_ids() == {ENB_UE_ID}
+
+
+def test_a_reset_whose_type_is_of_a_later_release_is_relayed_and_logged():
+    frame = read_frame(RESET_ALL)
+    ies = frame.ies()
+    newer = write_frame(
+        frame.pdu_type,
+        frame.procedure_code,
+        frame.criticality,
+        [*ies[:-1], ies[-1]._replace(content=b"\x80\x00")],
+    )
+    core, _ = make()
+    attach_ue(core, 0.0, enb_id=1, mme_id=77)
+
+    core.uplink_s1ap(0.1, newer, 0)
+
+    commands = core.pop_commands()
+    assert [f.payload for f in frames(commands)] == [newer]
+    assert "reset_scope_unreadable" in events(commands)
+    assert core.ue_id_for(1) is not None, "the agent cannot tell which: it keeps them"
+
+
+def test_a_reset_with_a_broken_connection_list_is_answered_with_an_error_indication():
+    frame = read_frame(RESET_ALL)
+    ies = frame.ies()
+    broken = write_frame(
+        frame.pdu_type,
+        frame.procedure_code,
+        frame.criticality,
+        [*ies[:-1], ies[-1]._replace(content=b"\x40\x00\x00\x5b\x00\x04\x60")],
+    )
+    core, _ = make()
+
+    core.uplink_s1ap(0.0, broken, 0)
+
+    commands = core.pop_commands()
+    (answer,) = [c for c in commands if isinstance(c, SendErrorIndicationToEnb)]
+    assert answer.error.cause.value == ProtocolCause.TRANSFER_SYNTAX_ERROR
+    assert answer.stream == 0
+    assert events(commands) == ["uplink_undecodable"] and frames(commands) == []
 
 
 # --- handover ----------------------------------------------------------------------------------

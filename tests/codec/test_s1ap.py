@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pycrate_asn1dir import RRCLTE, S1AP
 from pycrate_asn1rt.codecs import ASN1CodecPER
 
-from epc.codec import DecodeError
+from epc.codec import DecodeError, s1ap_constants, s1ap_peek
 from epc.codec import s1ap as codec
 from epc.codec.s1ap import S1apDecodeError, decode, encode, peek
 from epc.codec.s1ap_frame import Ie, read_frame, write_frame
@@ -97,6 +97,7 @@ from epc.codec.s1ap_messages import (
     UeSecurityCapabilities,
     UplinkNasTransport,
 )
+from epc.codec.s1ap_table import MESSAGES
 from epc.sctp import S1AP_PPID
 
 pytestmark = pytest.mark.codec
@@ -531,10 +532,23 @@ def ue_ids(message: S1apMessage) -> tuple[int | None, int | None]:
     return getattr(message, "enb_ue_s1ap_id", None), mme_ue_s1ap_id
 
 
+def reset_scope(message: S1apMessage) -> s1ap_peek.ResetScope | None:
+    if not isinstance(message, Reset):
+        return None
+    if not message.connections:
+        return s1ap_peek.RESET_ALL
+    connections = tuple(
+        s1ap_peek.UeS1apIds(connection.enb_ue_s1ap_id, connection.mme_ue_s1ap_id)
+        for connection in message.connections
+    )
+    return s1ap_peek.ResetScope(reset_all=False, connections=connections)
+
+
 def assert_peek_agrees(data: bytes, message: S1apMessage) -> None:
     seen = peek(data)
     assert seen.procedure_code == PROCEDURE_CODE_OF[type(message)]
     assert (seen.enb_ue_s1ap_id, seen.mme_ue_s1ap_id) == ue_ids(message)
+    assert seen.reset == reset_scope(message)
 
 
 @pytest.mark.parametrize("name", GOLDEN)
@@ -558,6 +572,103 @@ def test_peek_reads_the_ue_ids_of_a_message_the_codec_does_not_model() -> None:
     data = write_frame(PduType.INITIATING_MESSAGE, 22, Criticality.IGNORE, ies)
     seen = peek(data)
     assert (seen.procedure_code, seen.enb_ue_s1ap_id, seen.mme_ue_s1ap_id) == (22, 42, MME_UE)
+
+
+PEEKED_IE_IDS = {
+    "IE_MME_UE_S1AP_ID": "id_MME_UE_S1AP_ID",
+    "IE_ENB_UE_S1AP_ID": "id_eNB_UE_S1AP_ID",
+    "IE_SOURCE_MME_UE_S1AP_ID": "id_SourceMME_UE_S1AP_ID",
+    "IE_UE_S1AP_IDS": "id_UE_S1AP_IDs",
+    "IE_RESET_TYPE": "id_ResetType",
+    "IE_UE_ASSOCIATED_LOGICAL_S1_CONNECTION_ITEM": "id_UE_associatedLogicalS1_ConnectionItem",
+}
+"""The IE ids `peek` reads, and their names in pycrate's S1AP-Constants."""
+
+
+@pytest.mark.parametrize("name", PEEKED_IE_IDS)
+def test_the_ie_ids_peek_reads_agree_with_pycrates_s1ap_constants(name: str) -> None:
+    pycrate_name = PEEKED_IE_IDS[name]
+    assert getattr(s1ap_constants, name) == getattr(S1AP.S1AP_Constants, pycrate_name)._val
+
+
+def test_peek_reads_in_each_message_the_ue_id_ies_decode_reads() -> None:
+    roles = {0: "mme", 88: "mme", 8: "enb", 99: "pair"}
+    for message in MESSAGES:
+        expected = {
+            field.ie_id: roles[field.ie_id] for field in message.fields if field.ie_id in roles
+        }
+        kind = (message.pdu_type, message.procedure_code)
+        peeked = s1ap_peek._UE_ID_IES.get(kind, s1ap_peek._MOST_UE_MESSAGES)
+        assert peeked == expected, message.message_class.__name__
+
+
+def test_peek_ignores_a_ue_id_ie_the_message_does_not_have() -> None:
+    """A stray eNB-UE-S1AP-ID of criticality "ignore" in an S1 Setup Request: `decode` skips
+    it, so `peek` routes the message as non-UE-associated all the same."""
+    frame = read_frame(encode(GOLDEN["s1_setup_request"]))
+    stray = Ie(8, Criticality.IGNORE, b"\x00\x2a")
+    data = write_frame(frame.pdu_type, 17, frame.criticality, [*frame.ies(), stray])
+    assert decode(data) == GOLDEN["s1_setup_request"]
+    assert (peek(data).enb_ue_s1ap_id, peek(data).mme_ue_s1ap_id) == (None, None)
+
+
+def test_importing_peek_loads_no_pycrate() -> None:
+    code = "import sys, epc.codec.s1ap_peek; print(any('pycrate' in m for m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_peek_reads_what_a_full_reset_releases() -> None:
+    assert peek(encode(GOLDEN["reset_all"])).reset == s1ap_peek.RESET_ALL
+
+
+@pytest.mark.parametrize(
+    "connections",
+    [
+        (UeAssociatedConnection(MME_UE, ENB_UE), UeAssociatedConnection(enb_ue_s1ap_id=43)),
+        (
+            UeAssociatedConnection(mme_ue_s1ap_id=5),
+            UeAssociatedConnection(mme_ue_s1ap_id=0xFFFFFFFF),
+            UeAssociatedConnection(enb_ue_s1ap_id=70_000),
+        ),
+        (UeAssociatedConnection(0xFFFFFFFF, 0xFFFFFF), UeAssociatedConnection(300, 70_000)),
+        tuple(UeAssociatedConnection(n, n * 1000) for n in range(256)),
+    ],
+    ids=["both-and-enb-only", "one-id-each", "largest-ids", "256-connections"],
+)
+def test_peek_reads_the_connections_a_partial_reset_releases(
+    connections: tuple[UeAssociatedConnection, ...],
+) -> None:
+    message = Reset(RADIO_UNSPECIFIED, connections)
+    seen = peek(encode(message)).reset
+    assert seen == reset_scope(message)
+    assert seen is not None and not seen.reset_all
+
+
+def test_peek_reads_no_reset_scope_in_a_reset_acknowledge_or_another_message() -> None:
+    assert peek(encode(GOLDEN["reset_acknowledge"])).reset is None
+    assert peek(encode(GOLDEN["initial_ue_message"])).reset is None
+
+
+def test_a_reset_type_of_a_later_release_is_read_as_no_scope() -> None:
+    """The choice's extension bit: an alternative this release does not know."""
+    data = reframed("reset_all", lambda ies: [*ies[:-1], ies[-1]._replace(content=b"\x80\x00")])
+    assert peek(data).reset is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x40", b"\x40\x01\x00\x5b\x00\x04\x60\x05\x00\x07", b"\x40\x00\x00\x5b\x00\x04\x60"],
+    ids=["empty", "no-count", "second-item-missing", "item-cut-short"],
+)
+def test_a_partial_reset_list_cut_short_is_a_transfer_syntax_error(content: bytes) -> None:
+    data = reframed("reset_all", lambda ies: [*ies[:-1], ies[-1]._replace(content=content)])
+    with pytest.raises(S1apDecodeError) as caught:
+        peek(data)
+    assert caught.value.cause == protocol(ProtocolCause.TRANSFER_SYNTAX_ERROR)
+    assert caught.value.procedure_code == 14
 
 
 # --- large messages: fragmented open types --------------------------------------------------
