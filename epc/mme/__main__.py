@@ -1,30 +1,81 @@
-"""`epc-mme` / `python -m epc.mme`: runs one MME frontend instance."""
+"""`epc-mme` / `python -m epc.mme`: runs one MME frontend instance.
+
+Start: open the store, advance this instance's GTP-C restart counter, open the S11 node,
+listen for agents; ready. Stop (SIGTERM), in the lifecycle's phases: stop accepting agents,
+let the running requests finish and close the agent connections ("drain"), close the S11
+node, close the store.
+"""
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import Sequence
 
-import structlog
-
-from epc.daemon.config import DaemonConfig
+from epc.agent_server import AgentServer
+from epc.codec.gtpv2c import GtpcMessage
 from epc.daemon.lifecycle import Lifecycle, run_daemon
+from epc.daemon.logs import get_logger
+from epc.gtpc.node import GtpcNode, IncomingRequest
+from epc.gtpc.recovery import advance_recovery
+from epc.gtpc.transactions import Timers
+from epc.mme.config import MmeConfig, TlsSection
+from epc.mme.frontend import MmeFrontend
+from epc.mme.s11 import S11Client
 from epc.store.factory import open_store
 
-log = structlog.get_logger()
+log = get_logger()
 
-
-class MmeConfig(DaemonConfig, kw_only=True):
-    """The MME's config file; the S1AP and NAS tables are added with their procedures."""
+__all__ = ["MmeConfig", "main", "serve"]
 
 
 async def serve(config: MmeConfig, lifecycle: Lifecycle) -> None:
     store = await open_store(config.store, config.store.retry.policy())
     lifecycle.on_shutdown("close store", store.close)
     log.info("store open", backend=config.store.backend, deployment=config.deployment)
-    log.warning("S1AP/NAS procedures are not built yet (issue 6); serving nothing")
+    name = config.agents.resolved_instance_name()
+    s11 = config.s11
+    recovery = await advance_recovery(store, config.deployment, f"mme-{s11.address}-{s11.port}")
+    node = await GtpcNode.open(
+        (s11.address, s11.port),
+        recovery=recovery,
+        handler=_unhandled_s11_request,
+        timers=Timers(t3_response_s=s11.timeout_s, n3_requests=s11.tries - 1),
+    )
+    frontend = MmeFrontend(store, config, S11Client(node, s11.sgw_endpoint).send)
+    server = AgentServer(frontend.handle, name=name, ssl_context=_tls(config.agents.tls))
+    await server.start(config.agents.host, config.agents.port)
+    lifecycle.on_shutdown("stop accepting", server.stop_accepting)
+    lifecycle.on_shutdown("drain", server.close)
+    lifecycle.on_shutdown("drain", node.close)
+    log.info(
+        "MME serving",
+        instance=name,
+        agent_port=server.port,
+        s11=f"{node.address[0]}:{node.address[1]}",
+        sgw=s11.sgw,
+        recovery=recovery,
+    )
     lifecycle.ready()
     await lifecycle.stopped()
+
+
+async def _unhandled_s11_request(request: IncomingRequest) -> GtpcMessage | None:
+    """SGW-initiated requests (Downlink Data Notification, bearer requests) are not handled
+    yet; without a response the SGW retries, then gives up."""
+    log.warning("S11 request from the SGW not handled", message=type(request.message).__name__)
+    return None
+
+
+def _tls(tls: TlsSection) -> ssl.SSLContext | None:
+    if not tls.enabled:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.certificate, tls.key)
+    if tls.client_ca:
+        context.load_verify_locations(tls.client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def main(argv: Sequence[str] | None = None) -> None:
