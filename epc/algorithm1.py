@@ -233,3 +233,41 @@ class Algorithm1(Generic[S]):
         except Conflict as conflict:
             return Abandoned(f"conditional write lost: {conflict}")
         return Applied(result.reply)
+
+
+# --- lanes -------------------------------------------------------------------------------------
+
+
+class LaneError(Exception):
+    """A lane step produced a context where none was stored: lanes never create contexts."""
+
+
+_LANE_ENCODER = msgspec.msgpack.Encoder()
+
+
+def lane_step(
+    store: Store, context_path: str, decoder: msgspec.msgpack.Decoder, step: Step[S]
+) -> Step[int]:
+    """A step for a lane record (docs/decisions.md, Gateways: "Lanes"): requests numbered by
+    another clock than the UE's (a gateway's own requests, a peer's notifications) keep
+    their last ID and recorded replies in a record of their own, while `step` reads the
+    context at `context_path` (`decoder` reads a `Record[S]`) and writes it back with a Put
+    conditional on the version it read, in the lane's multi-op. The context's own last ID
+    and replies are untouched, so neither numbering makes the other's requests obsolete; the
+    two serialise on the context's version. The lane record's state is a placeholder 0."""
+
+    async def run(_lane: int | None, effects: SideEffects) -> StepResult[int]:
+        current = await store.get(context_path)
+        record = None if current is None else decoder.decode(current.value)
+        result = await step(None if record is None else record.state, effects)
+        ops: tuple[Op, ...] = result.ops
+        if record is not None and current is not None:
+            value = _LANE_ENCODER.encode(
+                Record(last=record.last, replies=record.replies, state=result.state)
+            )
+            ops = (Put(context_path, value, current.version), *ops)
+        elif result.state is not None:
+            raise LaneError(f"{context_path}: a lane cannot create a context")
+        return StepResult(state=0, reply=result.reply, ops=ops)
+
+    return run

@@ -44,6 +44,7 @@ from epc.algorithm1 import (
     SideEffectDropped,
     SideEffects,
     StepResult,
+    lane_step,
 )
 from epc.codec import gtpv2c
 from epc.codec.gtpv2c import EchoStamp, GtpcMessage
@@ -53,7 +54,7 @@ from epc.gtpc import GtpcError, Peer, format_peer, parse_peer
 from epc.gtpc.claims import Claims, Draws, RequestClaims
 from epc.gtpc.node import GtpcNode, IncomingRequest
 from epc.gtpc.procedure import Procedure, Request, RequestClock, context_not_found
-from epc.store import Op, Put, Store, StoreUnavailable
+from epc.store import Op, Store, StoreUnavailable
 from epc.store.retry import RetryPolicy
 
 S = TypeVar("S")
@@ -87,7 +88,6 @@ class Frontend(Generic[S]):
         self._listener = listener
         self._engine = Algorithm1(store, state_type, clock, self.send_effect, retry)
         self._lane_engine = Algorithm1(store, int, clock, self.send_effect, retry)
-        self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(Record[state_type])
 
     # --- paths -------------------------------------------------------------------------------
@@ -145,10 +145,7 @@ class Frontend(Generic[S]):
             return self._response(outcome, message)
 
     def _identify(self, stamp: EchoStamp | None) -> tuple[RequestId, bytes]:
-        if stamp is None or not stamp.request_id:
-            return (self.request_clock.next(),), b"" if stamp is None else stamp.ue_id
-        self.request_clock.observe(stamp.request_id)
-        return stamp.request_id, stamp.ue_id
+        return self.request_clock.identify(stamp)
 
     def _response(self, outcome: Outcome | None, message: GtpcMessage) -> GtpcMessage | None:
         message_type = int(message.MESSAGE_TYPE)
@@ -238,24 +235,13 @@ class Frontend(Generic[S]):
         return step
 
     def _lane_step(self, request: Request, procedure: Procedure[S], committed: list):
-        async def step(_lane_state: int | None, effects: SideEffects) -> StepResult[int]:
-            current = await self.store.get(request.path)
-            record = None if current is None else self._decoder.decode(current.value)
-            state = None if record is None else record.state
+        async def step(state: S | None, effects: SideEffects) -> StepResult[S]:
             run = replace(request, claims=self._fresh_claims(request))
             result = await procedure(run, state, effects)
-            ops: tuple[Op, ...] = result.ops
-            if record is not None and current is not None:
-                value = self._encoder.encode(
-                    Record(last=record.last, replies=record.replies, state=result.state)
-                )
-                ops = (Put(request.path, value, current.version), *ops)
-            elif result.state is not None:
-                raise GtpcError(f"{request.path}: a {self.role} lane cannot create a context")
-            committed.append(ops)
-            return StepResult(state=0, reply=result.reply, ops=ops)
+            committed.append(result.ops)
+            return result
 
-        return step
+        return lane_step(self.store, request.path, self._decoder, step)
 
     def _fresh_claims(self, request: Request) -> RequestClaims:
         return self.claims.for_request(request.path, Draws(request.path, request.request_id))

@@ -39,6 +39,14 @@ class RequestClock:
         if request_id:
             self._last = max(self._last, request_id[0])
 
+    def identify(self, stamp: EchoStamp | None) -> tuple[RequestId, bytes]:
+        """The request ID and ECHO UE ID a request runs under: its stamp's, or a fresh ID
+        (an unstamped request from a GTPv2 peer outside this core is always new)."""
+        if stamp is None or not stamp.request_id:
+            return (self.next(),), b"" if stamp is None else stamp.ue_id
+        self.observe(stamp.request_id)
+        return stamp.request_id, stamp.ue_id
+
 
 @dataclass(frozen=True, slots=True)
 class Request:

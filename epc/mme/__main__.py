@@ -20,7 +20,7 @@ from epc.gtpc.node import GtpcNode, IncomingRequest
 from epc.gtpc.recovery import advance_recovery
 from epc.gtpc.transactions import Timers
 from epc.mme.config import MmeConfig, TlsSection
-from epc.mme.frontend import MmeFrontend
+from epc.mme.frontend import MmeFrontend, PagingTimers
 from epc.mme.s11 import S11Client
 from epc.store.factory import open_store
 
@@ -36,17 +36,29 @@ async def serve(config: MmeConfig, lifecycle: Lifecycle) -> None:
     name = config.agents.resolved_instance_name()
     s11 = config.s11
     recovery = await advance_recovery(store, config.deployment, f"mme-{s11.address}-{s11.port}")
+    frontend: MmeFrontend | None = None
+
+    async def handle_s11(request: IncomingRequest) -> GtpcMessage | None:
+        if frontend is None:
+            return None  # not serving yet: the SGW sends it again
+        return await frontend.handle_s11(request)
+
     node = await GtpcNode.open(
         (s11.address, s11.port),
         recovery=recovery,
-        handler=_unhandled_s11_request,
+        handler=handle_s11,
         timers=Timers(t3_response_s=s11.timeout_s, n3_requests=s11.tries - 1),
     )
-    frontend = MmeFrontend(store, config, S11Client(node, s11.sgw_endpoint).send)
+    client = S11Client(node, s11.sgw_endpoint)
+    frontend = MmeFrontend(store, config, client.send, notify_sgw=client.notify)
     server = AgentServer(frontend.handle, name=name, ssl_context=_tls(config.agents.tls))
+    frontend.agents = server
+    paging_timers = frontend.paging_timers
     await server.start(config.agents.host, config.agents.port)
     lifecycle.on_shutdown("stop accepting", server.stop_accepting)
     lifecycle.on_shutdown("drain", server.close)
+    if isinstance(paging_timers, PagingTimers):
+        lifecycle.on_shutdown("drain", paging_timers.close)
     lifecycle.on_shutdown("drain", node.close)
     log.info(
         "MME serving",
@@ -58,13 +70,6 @@ async def serve(config: MmeConfig, lifecycle: Lifecycle) -> None:
     )
     lifecycle.ready()
     await lifecycle.stopped()
-
-
-async def _unhandled_s11_request(request: IncomingRequest) -> GtpcMessage | None:
-    """SGW-initiated requests (Downlink Data Notification, bearer requests) are not handled
-    yet; without a response the SGW retries, then gives up."""
-    log.warning("S11 request from the SGW not handled", message=type(request.message).__name__)
-    return None
 
 
 def _tls(tls: TlsSection) -> ssl.SSLContext | None:

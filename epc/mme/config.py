@@ -124,6 +124,11 @@ class TimersSection(Section, kw_only=True):
     """Identity Request."""
     nas_retransmissions: Annotated[int, msgspec.Meta(ge=0, le=10)] = 4
     """Retransmissions before the procedure is aborted on the next expiry (TS 24.301: 4)."""
+    t3413_s: PositiveSeconds = 2.0
+    """Paging for a Downlink Data Notification (TS 24.301 10.2, network dependent; Open5GS's
+    2 s). It runs in the MME instance that paged (docs/decisions.md, MME)."""
+    paging_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
+    """Paging messages sent, T3413 apart, before the SGW gets a Failure Indication."""
 
     @property
     def mobile_reachable(self) -> int:

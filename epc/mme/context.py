@@ -10,6 +10,9 @@ Store layout (all under `/<deployment>`; the SGW/PGW keep theirs under `sgw/` an
                                          eNB) a TIMER_FIRED names, and the connections a Reset
                                          of that eNB releases
     index/mme-s11/<teid hex>          -> context key: this UE's MME S11 TEID
+    mme/lane/<lane>/<imsi>            Algorithm 1 record of the SGW's requests for the UE
+                                         ("paging", "bearer"): they are numbered by the
+                                         gateways' clocks (epc.mme.gateway_requests)
     s1/<enb>                          Algorithm 1 Record[EnbLink]: the eNB behind one agent
     enb/<global eNB ID>               EnbRecord (plain msgpack): its TAIs and agent, for paging
 
@@ -200,6 +203,17 @@ class NasRetransmission(msgspec.Struct, frozen=True, kw_only=True):
     """A Security Mode Command: protected with the new context, header type 3."""
 
 
+class Paging(msgspec.Struct, frozen=True, kw_only=True):
+    """Paging under way for a Downlink Data Notification (TS 23.401 5.3.4.3)."""
+
+    request_id: tuple[int, ...]
+    """The notification's request ID in the "paging" lane; each T3413 expiry runs as this ID
+    with the attempt appended, so a retried expiry is answered from its record."""
+    ebi: int
+    attempts: int = 1
+    """Paging messages sent so far."""
+
+
 class PendingAttach(msgspec.Struct, frozen=True, kw_only=True):
     """What an Attach Request asked for, kept through identification and authentication."""
 
@@ -246,6 +260,9 @@ class UeContext(msgspec.Struct, kw_only=True):
     """Agent UEs whose index entry names this context."""
     provisional_key: str | None = None
     """The provisional record this context came from, deleted with the connection."""
+    paging: Paging | None = None
+    """Paging for the SGW's Downlink Data Notification, until the UE connects or T3413 ends
+    it."""
 
 
 class GlobalEnbId(msgspec.Struct, frozen=True):
@@ -308,6 +325,11 @@ def agent_index_path(deployment: str, agent: AgentUe) -> str:
 
 def mme_s11_index_path(deployment: str, teid: int) -> str:
     return f"/{deployment}/index/mme-s11/{teid:08x}"
+
+
+def lane_path(deployment: str, lane: str, imsi: str) -> str:
+    """The Algorithm 1 record of one lane of gateway-initiated requests for a UE."""
+    return f"/{deployment}/mme/lane/{lane}/{imsi}"
 
 
 def link_path(deployment: str, enb: str) -> str:

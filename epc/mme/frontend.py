@@ -23,10 +23,12 @@ Log lines carry `imsi` (bound once the record is known) besides the `enb`, `ue_i
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 
@@ -38,13 +40,23 @@ from epc.algorithm1 import (
     Applied,
     Clock,
     Dropped,
+    Record,
     Replayed,
     Reply,
+    RequestId,
     SendEffect,
     StepResult,
+    lane_step,
 )
 from epc.clock import LoopClock
-from epc.codec import s1ap
+from epc.codec import gtpv2c, s1ap
+from epc.codec.gtpv2c import (
+    CreateBearerRequest,
+    DeleteBearerRequest,
+    DownlinkDataNotification,
+    GtpcMessage,
+    UpdateBearerRequest,
+)
 from epc.codec.nas import decode as decode_nas
 from epc.codec.nas_messages import (
     AttachRequest,
@@ -73,9 +85,12 @@ from epc.codec.s1ap_messages import (
 )
 from epc.codec.s1ap_peek import S1apDecodeError
 from epc.daemon.logs import bound_context, get_logger
-from epc.mme import procedures, s1_management
+from epc.gtpc.node import IncomingRequest
+from epc.gtpc.procedure import RequestClock, context_not_found
+from epc.mme import gateway_requests, procedures, s1_management
 from epc.mme.config import MmeConfig
 from epc.mme.context import (
+    ENB_RECORD_DECODER,
     TIMER_BY_WIRE_ID,
     TIMER_WIRE_IDS,
     AgentUe,
@@ -88,10 +103,13 @@ from epc.mme.context import (
     agent_index_path,
     enb_path,
     is_provisional,
+    lane_path,
     link_path,
+    mme_s11_index_path,
     provisional_key,
     ue_path,
 )
+from epc.mme.gateway_requests import LANE_AGENT, LANE_REPLY_DECODER, LaneReply, PagingRun
 from epc.mme.identifiers import (
     IdentifierAllocator,
     owner_of_m_tmsi,
@@ -99,7 +117,7 @@ from epc.mme.identifiers import (
 )
 from epc.mme.outcome import Env, Event, Outcome
 from epc.mme.s1_management import LinkOutcome
-from epc.mme.step import StepRun, VectorSource, ue_step
+from epc.mme.step import StepRun, VectorSource, lane_ue_step, ue_step
 from epc.store import Create, Op, Put, Store, StoreUnavailable
 from epc.store.retry import RetryPolicy
 
@@ -111,6 +129,53 @@ NON_UE_STREAM = 0
 MAX_TIMER_MS = (1 << 32) - 1
 
 UeEntry = Callable[[UeContext | None, Env], Outcome]
+_UE_RECORD_DECODER = msgspec.msgpack.Decoder(Record[UeContext])
+
+
+class AgentSender(Protocol):
+    """Core-initiated sends by eNB identity: `epc.agent_server.AgentServer.send_to_enb`."""
+
+    async def send_to_enb(self, enb: str, *frames: Frame) -> bool: ...
+
+
+class PagingTimer(Protocol):
+    def start(self, imsi: str, run: PagingRun) -> None: ...
+
+
+class PagingTimers:
+    """T3413 in this instance (the agent arms timers only for its own requests in flight, and
+    paging follows the SGW's): one task per UE, owned here, cancelled at drain. On expiry
+    `expire(imsi, request_id)` runs the paging lane, so whichever instance's expiry comes
+    first decides and the others find it recorded."""
+
+    def __init__(self, expire: Callable[[str, RequestId], Awaitable[object]]) -> None:
+        self._expire = expire
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, imsi: str, run: PagingRun) -> None:
+        previous = self._tasks.pop(imsi, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.get_running_loop().create_task(self._run(imsi, run), name=f"T3413 {imsi}")
+        self._tasks[imsi] = task
+        task.add_done_callback(lambda done: self._forget(imsi, done))
+
+    async def _run(self, imsi: str, run: PagingRun) -> None:
+        await asyncio.sleep(run.seconds)
+        try:
+            await self._expire(imsi, run.request_id)
+        except Exception:
+            log.exception("T3413 expiry failed", imsi=imsi)
+
+    def _forget(self, imsi: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(imsi) is task:
+            del self._tasks[imsi]
+
+    async def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
 
 
 @dataclass
@@ -126,11 +191,20 @@ class MmeFrontend:
     vector_rng: random.Random = field(default_factory=random.SystemRandom)
     wall_clock: Callable[[], float] = time.time
     retry: RetryPolicy = RetryPolicy()
+    agents: AgentSender | None = None
+    """Where core-initiated S1AP goes (paging, NAS for a UE from a gateway's request)."""
+    notify_sgw: Callable[[GtpcMessage], None] | None = None
+    """Sends a GTPv2-C message without a response to the SGW: `S11Client.notify`."""
+    paging_timers: PagingTimer | None = None
+    request_clock: RequestClock = field(default_factory=RequestClock)
+    """IDs for unstamped requests from the SGW (a GTPv2 peer outside this core)."""
 
     def __post_init__(self) -> None:
         deployment = self.config.deployment
         self.allocator = self.allocator or IdentifierAllocator(deployment)
         self.ues = Algorithm1(self.store, UeContext, self.clock, self.send_effect, self.retry)
+        self.lanes = Algorithm1(self.store, int, self.clock, self.send_effect, self.retry)
+        self.paging_timers = self.paging_timers or PagingTimers(self.paging_expired)
         self.links = Algorithm1(self.store, EnbLink, self.clock, self.send_effect, self.retry)
         plmn = self.config.mme.plmn
         self.vectors = VectorSource(self.store, deployment, (plmn.mcc, plmn.mnc), self.vector_rng)
@@ -283,6 +357,114 @@ class MmeFrontend:
             case Abandoned(reason=reason):
                 log.warning("request abandoned; the agent will send it again", reason=reason)
         return []
+
+    # --- requests the SGW starts (epc.mme.gateway_requests) ------------------------------------
+
+    async def handle_s11(self, request: IncomingRequest) -> GtpcMessage | None:
+        """The GTP-C node's handler: one request from the SGW; the response, or None."""
+        message = request.message
+        teid = getattr(message, "teid", 0)
+        node = await self.store.get(mme_s11_index_path(self.deployment, teid))
+        key = None if node is None else node.value.decode()
+        name = type(message).__name__
+        if isinstance(message, CreateBearerRequest | UpdateBearerRequest):
+            log.warning("dedicated bearer request refused: not supported", message=name)
+            return gateway_requests.refuse(message, await self._sgw_teid(key))
+        if key is None:
+            log.info("S11 request for an unknown MME TEID", message=name, teid=teid)
+            return context_not_found(message)
+        request_id, _ = self.request_clock.identify(message.stamp)
+        match message:
+            case DownlinkDataNotification():
+                enbs = await self._enb_records()
+
+                def entry(state, env):
+                    return gateway_requests.downlink_data_notification(state, message, enbs, env)
+
+                lane = gateway_requests.PAGING_LANE
+            case DeleteBearerRequest():
+
+                def entry(state, env):
+                    return gateway_requests.delete_bearer_request(state, message, env)
+
+                lane = gateway_requests.BEARER_LANE
+            case _:
+                log.info("S11 request not handled by this MME", message=name)
+                return None
+        reply = await self._run_lane(lane, key, request_id, entry)
+        if reply is None or reply.response is None:
+            return None
+        return gtpv2c.decode(reply.response)
+
+    async def paging_expired(self, imsi: str, request_id: RequestId) -> None:
+        """T3413 of the paging started by the notification `request_id[:-1]` expired."""
+        enbs = await self._enb_records()
+
+        def entry(state, env):
+            return gateway_requests.paging_expired(state, request_id[:-1], enbs, env)
+
+        await self._run_lane(gateway_requests.PAGING_LANE, imsi, request_id, entry)
+
+    async def _run_lane(self, lane: str, key: str, request_id: RequestId, entry):
+        env = self._env(key, LANE_AGENT, NON_UE_STREAM, request_id)
+        run = StepRun()
+        step = lane_ue_step(lambda state: entry(state, env), env, run)
+        context_path = ue_path(self.deployment, key)
+        path = lane_path(self.deployment, lane, key)
+        with bound_context(imsi=key, lane=lane, request_id=".".join(map(str, request_id))):
+            try:
+                outcome = await self.lanes.handle(
+                    path, request_id, lane_step(self.store, context_path, _UE_RECORD_DECODER, step)
+                )
+            except StoreUnavailable as error:
+                log.warning(
+                    "store unavailable; the SGW will send the request again", error=str(error)
+                )
+                return None
+            match outcome:
+                case Applied(reply=reply) | Replayed(reply=reply):
+                    if isinstance(outcome, Applied):
+                        _log_events(run.events)
+                    else:
+                        log.info("gateway request already applied; recorded answer carried out")
+                    lane_reply = LANE_REPLY_DECODER.decode(reply.messages[0])
+                    await self._carry_out(key, lane_reply)
+                    return lane_reply
+                case Dropped():
+                    log.info("obsolete gateway request dropped")
+                case Abandoned(reason=reason):
+                    log.warning("gateway request abandoned", reason=reason)
+        return None
+
+    async def _carry_out(self, key: str, reply: LaneReply) -> None:
+        for pdu in reply.s1ap:
+            # Request ID 0: unnumbered, so the agent never drops one as a duplicate (a page
+            # or NAS message sent twice is harmless; the NAS COUNT tells the UE a replay).
+            frame = Frame(
+                FrameKind.CORE_INITIATED, pdu.ue_id, 0, stream=pdu.stream, payload=pdu.payload
+            )
+            sent = self.agents is not None and await self.agents.send_to_enb(pdu.enb, frame)
+            if not sent:
+                log.info("no agent connection to the eNB for a core-initiated message", enb=pdu.enb)
+        for notification in reply.notifications:
+            if self.notify_sgw is not None:
+                self.notify_sgw(gtpv2c.decode(notification))
+        if reply.paging_timer is not None and self.paging_timers is not None:
+            self.paging_timers.start(key, reply.paging_timer)
+
+    async def _enb_records(self) -> tuple[EnbRecord, ...]:
+        parent = f"/{self.deployment}/enb"
+        records = []
+        for name in await self.store.children(parent):
+            node = await self.store.get(f"{parent}/{name}")
+            if node is not None:
+                records.append(ENB_RECORD_DECODER.decode(node.value))
+        return tuple(records)
+
+    async def _sgw_teid(self, key: str | None) -> int:
+        record = None if key is None else await self.ues.read(ue_path(self.deployment, key))
+        pdn = None if record is None or record.state is None else record.state.pdn
+        return 0 if pdn is None else pdn.sgw_s11.teid
 
     # --- non-UE-associated ---------------------------------------------------------------------
 

@@ -101,6 +101,17 @@ class S11Request:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimS11Teid:
+    """Take the MME's S11 TEID for the context at `owner`: the first candidate of the
+    request's deterministic sequence (`epc.gtpc.claims.Draws` of the context path and request
+    ID) whose index node is absent. The TEID goes to the SGW before the step commits, so a
+    retry of the request at another instance must offer the same one, or the SGW's recorded
+    MME F-TEID would name a TEID nobody holds. The answer is an `epc.gtpc.claims.Claim`."""
+
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReadContext:
     """Read the UE context at another key (the IMSI an Identity Response revealed); the answer
     is the UeContext there, or None."""
@@ -108,7 +119,7 @@ class ReadContext:
     key: str
 
 
-Effect = IssueVector | S11Request | ReadContext
+Effect = IssueVector | S11Request | ReadContext | ClaimS11Teid
 Resume = Callable[[UeContext, Any], "Outcome"]
 
 

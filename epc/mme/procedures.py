@@ -116,6 +116,7 @@ from epc.codec.s1ap_messages import (
     UeContextReleaseRequest,
     UplinkNasTransport,
 )
+from epc.gtpc.claims import Claim
 from epc.mme import messages
 from epc.mme.context import (
     EcmState,
@@ -133,9 +134,9 @@ from epc.mme.context import (
     TimerName,
     UeContext,
     is_provisional,
-    mme_s11_index_path,
 )
 from epc.mme.outcome import (
+    ClaimS11Teid,
     Env,
     Event,
     IssueVector,
@@ -151,7 +152,6 @@ from epc.security.algorithms import Direction
 from epc.security.context import NasSecurityContext, SecurityHeaderType, security_header_type
 from epc.security.errors import SecurityError
 from epc.security.kdf import derive_kenb
-from epc.store import Create
 
 NO_KEY = 7
 """TS 24.301 9.9.3.21: KSI "no key is available"."""
@@ -229,6 +229,8 @@ def uplink_nas(context: UeContext | None, message: UplinkNasTransport, env: Env)
             return attach_complete(turn)
         case DetachRequest():
             return detach_request(turn, plain)
+        case DetachAccept():
+            return detach_accepted(turn)
         case TrackingAreaUpdateRequest():
             return tracking_area_update(turn, plain, verified=True, from_idle=False)
         case TrackingAreaUpdateComplete() | GutiReallocationComplete():
@@ -377,6 +379,7 @@ def open_connection(turn: Turn, message: InitialUeMessage) -> None:
     )
     ctx.ecm = EcmState.CONNECTED
     ctx.tai = ctx.connection.tai
+    ctx.paging = None  # the UE answered paging, or came back by itself (TS 23.401 5.3.4.3)
     for name in (TimerName.MOBILE_REACHABLE, TimerName.IMPLICIT_DETACH):
         turn.stop_timer(name)  # the UE is reachable again
 
@@ -879,12 +882,22 @@ def create_session(turn: Turn) -> Outcome:
         turn.log("APN missing or unknown", "warning", apn=apn, subscribed=ctx.subscription.apn)
         return reject_pdn(turn, EsmCause.MISSING_OR_UNKNOWN_APN)
     if ctx.mme_s11_teid is None:
-        # Drawn like the MME-UE-S1AP-ID and claimed by the Create of its index node, so
-        # instances never hand one TEID to two UEs (an SGW's requests find the UE by it).
-        ctx.mme_s11_teid = env.allocator.rng.getrandbits(32)
-        owner = turn.moved_to or env.key
-        path = mme_s11_index_path(env.deployment, ctx.mme_s11_teid)
-        turn.ops.append(Create(path, owner.encode()))
+        # Claimed by the Create of its index node, so instances never hand one TEID to two
+        # UEs (an SGW's requests find the UE by it); deterministic per request, since the SGW
+        # records it before this step commits.
+        def claimed(ctx: UeContext, claim: Claim) -> Outcome:
+            after = Turn.of(ctx, env)
+            after.context.mme_s11_teid = claim.value
+            after.ops.extend(claim.ops)
+            return _send_create_session(after, apn)
+
+        return turn.call(ClaimS11Teid(turn.moved_to or env.key), claimed)
+    return _send_create_session(turn, apn)
+
+
+def _send_create_session(turn: Turn, apn: str) -> Outcome:
+    ctx, env = turn.context, turn.env
+    assert ctx.attach is not None
     request = messages.create_session(ctx, env.config, apn, ctx.attach.pdn)
 
     def created(ctx: UeContext, answer: GtpcMessage) -> Outcome:
@@ -1100,6 +1113,18 @@ def detach_request(turn: Turn, request: DetachRequest) -> Outcome:
         return finish(after)
 
     return turn.call(S11Request(messages.delete_session(ctx, ctx.pdn)), deleted)
+
+
+def detach_accepted(turn: Turn) -> Outcome:
+    """5.5.2.3.4: the UE accepted the network's Detach Request; the connection goes."""
+    ctx = turn.context
+    if ctx.procedure is not Procedure.DETACH or ctx.emm is not EmmState.DEREGISTERED_INITIATED:
+        turn.log("unexpected Detach Accept ignored", "warning")
+        return turn.done()
+    ctx.emm = EmmState.DEREGISTERED
+    end_procedure(turn)
+    turn.log("network detach accepted")
+    return release(turn, CAUSE_DETACH).done()
 
 
 def implicit_detach(turn: Turn) -> Outcome:

@@ -32,6 +32,8 @@ class GtpcRequester(Protocol):
 
     async def request(self, peer: Peer, message: GtpcMessage) -> GtpcMessage: ...
 
+    def notify(self, peer: Peer, message: GtpcMessage) -> None: ...
+
 
 class S11Client:
     def __init__(self, node: GtpcRequester, sgw: Peer) -> None:
@@ -49,6 +51,11 @@ class S11Client:
         except GtpcError as error:
             raise SideEffectDropped(f"SGW {format_peer(self._sgw)}: {error}") from None
         return gtpv2c.encode(response)
+
+    def notify(self, message: GtpcMessage) -> None:
+        """Send a message that has no response (Downlink Data Notification Failure
+        Indication), once, unstamped: it answers the SGW's own request, not a UE's."""
+        self._node.notify(self._sgw, message)
 
 
 def decode_response(payload: bytes) -> GtpcMessage:

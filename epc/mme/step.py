@@ -17,11 +17,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 
 import msgspec
 
 from epc.algorithm1 import Record, Reply, SideEffects, StepResult, advance
 from epc.codec import gtpv2c
+from epc.gtpc.claims import PROBES, Claim, ClaimError, Draws
 from epc.mme.context import (
     AgentUe,
     Subscription,
@@ -30,8 +32,10 @@ from epc.mme.context import (
     mme_s11_index_path,
     ue_path,
 )
+from epc.mme.gateway_requests import LaneReply, encode_reply, lane_outputs
 from epc.mme.identifiers import guti_index_path, s1ap_index_path
 from epc.mme.outcome import (
+    ClaimS11Teid,
     Env,
     Event,
     IssueVector,
@@ -57,6 +61,7 @@ from epc.subscriber import (
 
 _RECORD_ENCODER = msgspec.msgpack.Encoder()
 _RECORD_DECODER = msgspec.msgpack.Decoder(Record[UeContext])
+S11_TEID_PURPOSE = "mme-s11"
 INDEX_VERSION = 0
 """Index nodes are created once and never updated: their version is always 0."""
 
@@ -149,6 +154,8 @@ async def _perform(effect, effects: SideEffects, store, vectors, env: Env, moved
             return decode_response(reply)
         case IssueVector():
             return await vectors.issue(effect)
+        case ClaimS11Teid(owner=owner):
+            return await claim_s11_teid(store, env, owner)
         case ReadContext(key=key):
             node = await store.get(ue_path(env.deployment, key))
             if node is None:
@@ -158,6 +165,18 @@ async def _perform(effect, effects: SideEffects, store, vectors, env: Env, moved
             moved[key] = (record, node.version)
             return record.state
     raise TypeError(f"unknown effect {effect!r}")
+
+
+async def claim_s11_teid(store: Store, env: Env, owner: str) -> Claim:
+    """The first candidate of the request's S11 TEID sequence that no context holds (see
+    `ClaimS11Teid`); every run of the request, at any instance, reads the same candidates."""
+    draws = Draws(ue_path(env.deployment, owner), env.request_id)
+    candidates = (teid for teid in draws.sequence(S11_TEID_PURPOSE) if teid != 0)
+    for teid in islice(candidates, PROBES):
+        path = mme_s11_index_path(env.deployment, teid)
+        if await store.get(path) is None:
+            return Claim(teid, (Create(path, owner.encode()),))
+    raise ClaimError(f"{PROBES} MME S11 TEID candidates in a row are taken")
 
 
 def _result(
@@ -239,3 +258,26 @@ def _m_tmsis(context: UeContext | None) -> set[int]:
     if context is None:
         return set()
     return {value for value in (context.m_tmsi, context.old_m_tmsi) if value is not None}
+
+
+LaneEntry = Callable[[UeContext | None], "tuple[Outcome, LaneReply]"]
+
+
+def lane_ue_step(entry: LaneEntry, env: Env, run: StepRun):
+    """The step of a gateway-initiated request on the UE context (run inside
+    `epc.algorithm1.lane_step`): the procedure's S1AP for the UE's connection joins the
+    core-initiated sends of its `LaneReply`, recorded as the lane's one reply message, and
+    the index ops the change implies commit with it."""
+
+    async def step(state: UeContext | None, effects: SideEffects) -> StepResult[UeContext]:
+        run.events.clear()
+        outcome, reply = entry(state)
+        assert outcome.effect is None, "lane procedures ask for no I/O"
+        run.events.extend(outcome.events)
+        final = outcome.context
+        s1ap = (*lane_outputs(state, outcome), *reply.s1ap)
+        recorded = encode_reply(msgspec.structs.replace(reply, s1ap=s1ap))
+        ops = [*outcome.ops, *index_ops(env, env.key, state, final)]
+        return StepResult(final, Reply((recorded,)), tuple(ops))
+
+    return step

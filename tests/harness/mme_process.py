@@ -18,6 +18,8 @@ from typing import Any
 
 from harness.agent_process import REPO, START_TIMEOUT_S, AgentProcess
 
+KILL_POINT = Path(__file__).with_name("mme_kill_point.py")
+
 
 def mme_config_text(
     *,
@@ -61,13 +63,27 @@ class MmeDaemon(AgentProcess):
     """A running `python -m epc.mme`; `events` holds its log lines, parsed."""
 
     @classmethod
-    async def start(cls, config_text: str, directory: Path, name: str = "mme") -> MmeDaemon:
+    async def start(
+        cls,
+        config_text: str,
+        directory: Path,
+        name: str = "mme",
+        *,
+        kill_after: dict[str, int] | None = None,
+    ) -> MmeDaemon:
+        """`kill_after` ({"applied": n} or {"s11": n}) runs the instance under
+        harness/mme_kill_point.py, which SIGKILLs it at that point (fault tests only); of the
+        instances started in one directory, only the first to get there dies."""
         config = directory / f"{name}.toml"
         config.write_text(config_text)
+        program = ["-m", "epc.mme"]
+        if kill_after:
+            ((point, count),) = kill_after.items()
+            once = directory / "kill-point-reached"
+            program = [str(KILL_POINT), f"--kill-after-{point}", str(count), "--once", str(once)]
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "epc.mme",
+            *program,
             "--config",
             str(config),
             cwd=directory,

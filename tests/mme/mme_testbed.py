@@ -62,6 +62,7 @@ from epc.codec.s1ap_messages import (
     UplinkNasTransport,
 )
 from epc.gtpc import RequestTimeout
+from epc.gtpc.node import IncomingRequest
 from epc.mme.config import MmeConfig
 from epc.mme.context import TIMER_WIRE_IDS, TimerName, UeContext, ue_path
 from epc.mme.frontend import MmeFrontend
@@ -108,6 +109,11 @@ class FakeSgw:
         self._addresses = (str(ipaddress.IPv4Address("10.45.0.2") + n) for n in range(100000))
         self.gate: asyncio.Event | None = None
         """When set, requests wait on it (to hold an instance in the middle of a step)."""
+        self.notifications: list[GtpcMessage] = []
+        """Messages without a response the MME sent (Failure Indications)."""
+
+    def notify(self, peer, message: GtpcMessage) -> None:
+        self.notifications.append(message)
 
     async def request(self, peer, message: GtpcMessage) -> GtpcMessage:
         if self.gate is not None:
@@ -174,6 +180,31 @@ class FakeSgw:
         raise AssertionError(f"unexpected S11 request {message!r}")
 
 
+class FakeAgents:
+    """Core-initiated frames the MME sends through the agents, by eNB identity."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Frame]] = []
+
+    async def send_to_enb(self, enb: str, *frames: Frame) -> bool:
+        self.sent.extend((enb, frame) for frame in frames)
+        return True
+
+    def take(self) -> list[tuple[str, Frame]]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+class FakePagingTimers:
+    """T3413 runs the MME started; the test fires them (`Testbed.expire_paging`)."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, object]] = []
+
+    def start(self, imsi: str, run) -> None:
+        self.started.append((imsi, run))
+
+
 # --- the agent and eNB side --------------------------------------------------------------------
 
 
@@ -227,6 +258,8 @@ class Testbed:
     config: MmeConfig
     sgw: FakeSgw
     mmes: list[MmeFrontend]
+    agents: FakeAgents = field(default_factory=FakeAgents)
+    paging_timers: FakePagingTimers = field(default_factory=FakePagingTimers)
     log: list[str] = field(default_factory=list)
     downlinks: list[bytes] = field(default_factory=list)
     """Every downlink S1AP PDU, in order."""
@@ -247,6 +280,8 @@ class Testbed:
         config = config or mme_config()
         sgw = FakeSgw()
         s11 = S11Client(sgw, (SGW_ADDRESS, 2123))
+        agents = FakeAgents()
+        paging_timers = FakePagingTimers()
         mmes = [
             MmeFrontend(
                 store,
@@ -256,10 +291,13 @@ class Testbed:
                 allocator=IdentifierAllocator(DEPLOYMENT, random.Random(seed + n)),
                 vector_rng=random.Random(seed + 100 + n),
                 wall_clock=lambda: 1_700_000_000.0,
+                agents=agents,
+                notify_sgw=s11.notify,
+                paging_timers=paging_timers,
             )
             for n in range(instances)
         ]
-        return cls(store, config, sgw, mmes)
+        return cls(store, config, sgw, mmes, agents=agents, paging_timers=paging_timers)
 
     # --- provisioning and state -----------------------------------------------------------
 
@@ -347,6 +385,32 @@ class Testbed:
                 self._downlink(radio, payload)
             await self.pump()
         return replies
+
+    # --- requests from the SGW -------------------------------------------------------------
+
+    async def from_sgw(self, message: GtpcMessage, *, mme: int | None = None):
+        """One S11 request the SGW starts; the MME's response (None: no response)."""
+        request = IncomingRequest((SGW_ADDRESS, 2123), message)
+        return await self.mmes[self.serving if mme is None else mme].handle_s11(request)
+
+    async def expire_paging(self, imsi: str, *, mme: int | None = None) -> None:
+        """The latest T3413 the MME started for `imsi` expires."""
+        _, run = next(item for item in reversed(self.paging_timers.started) if item[0] == imsi)
+        await self.mmes[self.serving if mme is None else mme].paging_expired(imsi, run.request_id)
+
+    async def deliver_core_initiated(self) -> list[bytes]:
+        """Hand core-initiated S1AP for UE connections to their radios (and what follows);
+        the eNB-level ones (Paging) are returned."""
+        enb_level = []
+        for _, frame in self.agents.take():
+            radio = self._radios.get(frame.ue_id)
+            self.log.append(f"< core {_name(frame.payload)}")
+            if frame.ue_id == ENB_UE_ID or radio is None:
+                enb_level.append(frame.payload)
+            else:
+                self._downlink(radio, frame.payload)
+        await self.pump()
+        return enb_level
 
     # --- the eNB ---------------------------------------------------------------------------
 

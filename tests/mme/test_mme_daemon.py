@@ -1,8 +1,6 @@
 """`python -m epc.mme` as a process: serves agents on its port, answers S1 Setup from the
 store it opened, drains and exits 0 on SIGTERM."""
 
-import inspect
-
 import pytest
 from harness.mme_process import MmeDaemon, mme_config_text
 from harness.wire_client import WireClient
@@ -16,23 +14,12 @@ from epc.codec.s1ap_messages import (
     S1SetupResponse,
     SupportedTa,
 )
-from epc.gtpc import node
 
 pytestmark = [pytest.mark.mme, pytest.mark.e2e]
 
 PLMN = PlmnIdentity("001", "01")
-NODE_ASSERTS_TRANSPORT_TYPE = (
-    "isinstance(transport, asyncio.DatagramTransport)"
-    in inspect.getsource(node.GtpcNode.connection_made)
-)
 
 
-@pytest.mark.xfail(
-    NODE_ASSERTS_TRANSPORT_TYPE,
-    reason="epc/gtpc/node.py asserts asyncio.DatagramTransport, which Python 3.11's UDP "
-    "transports (asyncio's and uvloop's) do not subclass",
-    strict=True,
-)
 async def test_the_daemon_serves_s1_setup_and_stops_on_sigterm(tmp_path):
     config = mme_config_text(name="mme-a", store_path=tmp_path / "store.db")
     mme = await MmeDaemon.start(config, tmp_path, name="mme-a")

@@ -1,0 +1,41 @@
+"""Fixtures of the whole-core tests: the daemons of harness/core.py on the session's
+ZooKeeper under a deployment of the test's own, and enbsim's eNB in front of the agent
+holding every subscriber of `SUBSCRIBERS` as a UE."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from core_checks import ENB, SUBSCRIBERS, Running
+from harness.core import start_core
+
+from enbsim.simulator import Simulator
+
+
+@pytest.fixture
+def deployment(root) -> str:
+    return root.lstrip("/")
+
+
+@pytest.fixture
+async def whole_core(zookeeper, deployment, tmp_path) -> AsyncIterator[Callable[..., Awaitable]]:
+    """`await whole_core(**start_core_options)`: the daemons, and a connected eNB."""
+    cleanups: list[Callable[[], Awaitable[Any]]] = []
+
+    async def start(**options: Any) -> Running:
+        core = await start_core(zookeeper.hosts, deployment, tmp_path, SUBSCRIBERS, **options)
+        cleanups.append(core.close)
+        simulator = Simulator()
+        await simulator.__aenter__()
+        cleanups.append(lambda: simulator.__aexit__(None, None, None))
+        enb = simulator.enb(ENB, mme=("127.0.0.1", core.s1_port), transport="tcp")
+        await enb.connect()
+        for subscriber in SUBSCRIBERS:
+            enb.add_ue(subscriber)
+        return Running(core, enb, simulator)
+
+    yield start
+    for cleanup in reversed(cleanups):
+        await cleanup()
