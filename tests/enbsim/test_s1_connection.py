@@ -18,6 +18,7 @@ from harness.agent_process import (
     free_port,
     s1_setup_response,
 )
+from harness.recording_ue import RecordingUe
 
 from enbsim.enb import Enb, EnbConfig
 from enbsim.events import (
@@ -36,38 +37,6 @@ IMSI = "001010000000001"
 CONFIG = EnbConfig("enb-019b", PLMN, 0x19B)
 FIRST_ENB_UE_S1AP_ID = 1
 """What a fresh `Enb` gives its first UE connection, so the script can answer it."""
-
-
-class NasUe:
-    """The least of a UE: it records the NAS PDUs the eNB hands it."""
-
-    imsi = IMSI
-    kenb = None
-    s_tmsi = None
-    ue_security_capabilities = bytes([0xF0, 0x70])
-    connected = False
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    def receive_nas(self, pdu: bytes, now: float) -> list:
-        self.received.append(pdu)
-        return []
-
-    def connection_released(self, now: float) -> list:
-        return []
-
-    def radio_bearers_established(self, now: float) -> list:
-        return []
-
-    def paged(self, now: float) -> list:
-        return []
-
-    def deadline(self) -> float | None:
-        return None
-
-    def handle_timer(self, now: float) -> list:
-        return []
 
 
 async def carry_out(link: S1Link, output: list) -> list:
@@ -115,7 +84,7 @@ async def test_s1_setup_and_a_ues_first_exchange_go_through_the_agent_over_tcp(c
         [completed] = [event for event in events if isinstance(event, S1SetupCompleted)]
         assert completed.mme_name == "mme-a" and stream == 0
 
-        ue = NasUe()
+        ue = RecordingUe(IMSI)
         enb.add_ue(ue)
         attach = SendUplinkNas(IMSI, b"\x07\x41\x71", RrcEstablishmentCause.MO_SIGNALLING)
         output = enb.from_ue([attach], loop.time())

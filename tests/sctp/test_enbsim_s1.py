@@ -18,6 +18,7 @@ from harness.agent_process import (
     downlink_nas,
     s1_setup_response,
 )
+from harness.recording_ue import RecordingUe
 
 from enbsim.enb import Enb, EnbConfig
 from enbsim.events import RrcEstablishmentCause, S1SetupCompleted, SendS1ap, SendUplinkNas
@@ -27,38 +28,6 @@ from epc.codec.s1ap_constants import PROCEDURE_INITIAL_UE_MESSAGE, PROCEDURE_S1_
 pytestmark = [pytest.mark.sctp, pytest.mark.e2e]
 
 IMSI = "001010000000001"
-
-
-class NasUe:
-    """The least of a UE: it records the NAS PDUs the eNB hands it."""
-
-    imsi = IMSI
-    kenb = None
-    s_tmsi = None
-    ue_security_capabilities = bytes([0xF0, 0x70])
-    connected = False
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    def receive_nas(self, pdu: bytes, now: float) -> list:
-        self.received.append(pdu)
-        return []
-
-    def connection_released(self, now: float) -> list:
-        return []
-
-    def radio_bearers_established(self, now: float) -> list:
-        return []
-
-    def paged(self, now: float) -> list:
-        return []
-
-    def deadline(self) -> float | None:
-        return None
-
-    def handle_timer(self, now: float) -> list:
-        return []
 
 
 async def send_all(link: S1Link, output: list) -> list[int]:
@@ -96,7 +65,7 @@ async def test_the_enb_sets_up_s1_and_signals_a_ue_over_sctp_through_the_agent(t
                 "mme-a"
             ]
 
-            ue = NasUe()
+            ue = RecordingUe(IMSI)
             enb.add_ue(ue)
             attach = SendUplinkNas(IMSI, b"\x07\x41\x71", RrcEstablishmentCause.MO_SIGNALLING)
             [ue_stream] = await send_all(link, enb.from_ue([attach], loop.time()))
