@@ -16,10 +16,10 @@ from pathlib import Path
 
 import uvloop
 
-from bench import agent, codec, store
+from bench import agent, codec, gtpu, store
 
 RESULTS = Path(__file__).with_name("results.json")
-GROUPS = {"agent": agent.run, "codec": codec.run, "store": store.run}
+GROUPS = {"agent": agent.run, "codec": codec.run, "gtpu": gtpu.run, "store": store.run}
 
 
 def main() -> None:

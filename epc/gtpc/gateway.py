@@ -11,7 +11,7 @@ Ready means "the GTP-C endpoint is bound and the Recovery counter is advanced".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,8 +116,13 @@ async def open_gateway(
     lifecycle: Lifecycle,
     state_type: type,
     build_service: Callable[[Frontend], GatewayService],
+    *,
+    listener: ForwardingListener | None = None,
+    before_ready: Callable[[Gateway], Awaitable[None]] | None = None,
 ) -> Gateway:
-    """Open everything a gateway daemon serves with, register its shutdown, report ready."""
+    """Open everything a gateway daemon serves with, register its shutdown, report ready.
+    `listener` hears the forwarding changes the frontend commits; `before_ready` starts what
+    else the daemon serves with (its user plane) before readiness is reported."""
     store = await open_store(config.store, config.store.retry.policy())
     lifecycle.on_shutdown("close store", store.close)
     node_name = config.gtpc.name_for(daemon)
@@ -129,6 +134,7 @@ async def open_gateway(
         recovery=recovery,
         state_type=state_type,
         build_service=build_service,
+        listener=listener,
     )
     _register_shutdown(lifecycle, gateway.node, gateway.service)
     log.info(
@@ -140,6 +146,8 @@ async def open_gateway(
         backend=config.store.backend,
         deployment=config.deployment,
     )
+    if before_ready is not None:
+        await before_ready(gateway)
     lifecycle.ready()
     return gateway
 

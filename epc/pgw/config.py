@@ -1,6 +1,6 @@
 """The PGW's config file: the daemon tables, `[gtpc]`, `[gtpu]`, `[s5]`, its APNs (`[[apn]]`,
 each with its UE address pool, DNS servers and default APN-AMBR) and its local policy
-(`[[policy]]`, dedicated bearers)."""
+(`[[policy]]`, dedicated bearers), and its user plane (`[userplane]`, `[sgi]`: epc.userplane)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from epc.daemon.config import DaemonConfig, NonEmptyString, PositiveSeconds, Sec
 from epc.forwarding import PacketFilter
 from epc.gtpc import GTPC_PORT
 from epc.gtpc.config import GtpcConfig, GtpuConfig, Port
+from epc.userplane.config import SgiConfig, UserPlaneConfig
 
 Kbps = Annotated[int, msgspec.Meta(ge=0, le=(1 << 32) - 1)]
 
@@ -97,6 +98,8 @@ class PgwConfig(DaemonConfig, kw_only=True):
         ApnConfig(name="internet", pool="10.45.0.0/16", reserved=("10.45.0.1",)),
     )
     policy: tuple[PolicyRule, ...] = ()
+    userplane: UserPlaneConfig = msgspec.field(default_factory=UserPlaneConfig)
+    sgi: SgiConfig = msgspec.field(default_factory=SgiConfig)
 
     def __post_init__(self) -> None:
         names = [apn.name.lower() for apn in self.apn]
@@ -112,6 +115,10 @@ class PgwConfig(DaemonConfig, kw_only=True):
         rule_names = [rule.name for rule in self.policy]
         if len(set(rule_names)) != len(rule_names):
             raise ValueError("policy: two rules with the same name")
+
+    def sgi_routes(self) -> tuple[str, ...]:
+        """What the SGi device routes: `[sgi] routes`, or every APN's pool."""
+        return self.sgi.routes if self.sgi.routes is not None else tuple(a.pool for a in self.apn)
 
     def apn_named(self, name: str) -> ApnConfig | None:
         return next((apn for apn in self.apn if apn.name.lower() == name.lower()), None)

@@ -1,5 +1,5 @@
 """The SGW's config file: the daemon tables, `[gtpc]`, `[gtpu]`, `[s11]` (toward the MMEs),
-`[s5]` (toward the PGWs) and `[paging]`."""
+`[s5]` (toward the PGWs), `[paging]` and `[userplane]` (the SGW-U, epc.userplane)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import msgspec
 from epc.daemon.config import DaemonConfig, PositiveSeconds, Section
 from epc.gtpc import GTPC_PORT, Peer
 from epc.gtpc.config import GtpcConfig, GtpuConfig, Port
+from epc.userplane.config import UserPlaneConfig
 
 
 class S11Config(Section, kw_only=True):
@@ -50,3 +51,4 @@ class SgwConfig(DaemonConfig, kw_only=True):
     s11: S11Config = msgspec.field(default_factory=S11Config)
     s5: S5Config = msgspec.field(default_factory=S5Config)
     paging: PagingConfig = msgspec.field(default_factory=PagingConfig)
+    userplane: UserPlaneConfig = msgspec.field(default_factory=UserPlaneConfig)
