@@ -47,10 +47,12 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The whole local core in the foreground (configs/local: PGW, SGW, two MMEs, the agent on one
+# SQLite file, ./store.db), with the demo subscribers; Ctrl-C drains it. STORE=zookeeper for a
+# ZooKeeper at 127.0.0.1:2181 (ZOOKEEPER=host:port,... for another).
+SUBSCRIBERS ?= configs/local/subscribers.csv
 run:
-	@echo "Local core: so far only the MME frontend skeleton exists (embedded SQLite store)."
-	@echo "Not built yet: S1AP/NAS procedures (issue 6), SGW/PGW (issue 7); echo-agent runs alone."
-	$(BIN)/epc-mme --config configs/mme.toml
+	$(BIN)/python -m epc.localcore --subscribers $(SUBSCRIBERS) $(if $(STORE),--store $(STORE)) $(if $(ZOOKEEPER),--zookeeper $(ZOOKEEPER))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache bench/results.json store.db*

@@ -16,10 +16,16 @@ from pathlib import Path
 
 import uvloop
 
-from bench import agent, codec, gtpu, store
+from bench import agent, attach, codec, gtpu, store
 
 RESULTS = Path(__file__).with_name("results.json")
-GROUPS = {"agent": agent.run, "codec": codec.run, "gtpu": gtpu.run, "store": store.run}
+GROUPS = {
+    "agent": agent.run,
+    "attach": attach.run,
+    "codec": codec.run,
+    "gtpu": gtpu.run,
+    "store": store.run,
+}
 
 
 def main() -> None:
