@@ -26,7 +26,7 @@ async def serve(config: PgwConfig, lifecycle: Lifecycle) -> None:
         await lifecycle.stopped()
         return
     try:
-        sgi = await open_sgi(config.sgi, config.sgi_routes())
+        sgi = await open_sgi(config.sgi, config.sgi_routes(), queues=config.userplane.workers)
     except NoNetAdmin as error:
         print(
             f"epc-pgw: {error} (run as root or with AmbientCapabilities=CAP_NET_ADMIN)",

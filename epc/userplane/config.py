@@ -36,6 +36,10 @@ class UserPlaneConfig(Section, kw_only=True):
     """Write the counters here as JSON every `counters_interval_s` (for `epcctl` and the
     metrics endpoint); relative to the working directory. None: not written."""
     counters_interval_s: PositiveSeconds = 1.0
+    workers: Count = 1
+    """Forwarding processes: this daemon's own and `workers - 1` more, on one SO_REUSEPORT
+    group of GTP-U sockets (each G-PDU to worker TEID mod `workers`) and, at the PGW, one queue
+    each of a multi-queue SGi device (epc.userplane.workers). About one per core."""
 
 
 class SgiConfig(Section, kw_only=True):

@@ -82,6 +82,25 @@ class Counters:
         }
 
 
+def add_snapshots(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """The counters of two workers of one gateway, together."""
+    interfaces = {
+        name: dict(each, drops=dict(each["drops"])) for name, each in total["interfaces"].items()
+    }
+    for name, each in more["interfaces"].items():
+        into = interfaces.setdefault(name, {"drops": {}})
+        for key, value in each.items():
+            if key == "drops":
+                for reason, count in value.items():
+                    into["drops"][reason] = into["drops"].get(reason, 0) + count
+            else:
+                into[key] = into.get(key, 0) + value
+    path = dict(total["path"])
+    for event, count in more["path"].items():
+        path[event] = path.get(event, 0) + count
+    return {"interfaces": interfaces, "path": path}
+
+
 def write_snapshot(path: str | os.PathLike[str], snapshot: dict[str, Any]) -> None:
     """Replace the file at `path` with the snapshot, atomically."""
     target = Path(path)

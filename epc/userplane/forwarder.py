@@ -250,14 +250,16 @@ class SgwForwarder(Forwarder):
 
     # --- the fast path --------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, source: Address) -> None:
-        try:
-            message_type, teid, _ = decode_header(data)
-        except GtpuDecodeError:
+    def datagram_received(self, data: bytearray | memoryview, source: Address) -> None:
+        """`data` is writable and valid only during the call (the adapter's receive buffer):
+        relaying rewrites the TEID in place; what is kept (buffering) is copied."""
+        size = len(data)
+        if size < 8:
             self._malformed()
             return
-        if message_type != _G_PDU:
-            self._signalling(data, source)
+        flags, message_type, length, teid = _GTPU_HEADER.unpack_from(data)
+        if flags != _GPDU_FLAGS or message_type != _G_PDU or length + 8 != size:
+            self._slow_path(data, source)
             return
         relay = self._relays.get(teid)
         if relay is None:
@@ -265,15 +267,43 @@ class SgwForwarder(Forwarder):
             return
         rx = relay.rx
         rx.rx_packets += 1
-        rx.rx_bytes += len(data)
+        rx.rx_bytes += size
         peer = relay.peer
         if peer is None:
-            self._buffer(relay, data)
+            self._buffer(relay, bytes(data))
             return
-        self._send(data[:4] + relay.far_teid + data[8:], peer)
+        data[4:8] = relay.far_teid
+        self._send(data, peer)
         tx = relay.tx
         tx.tx_packets += 1
-        tx.tx_bytes += len(data)
+        tx.tx_bytes += size
+
+    def _slow_path(self, data: bytearray | memoryview, source: Address) -> None:
+        """Optional fields, extension headers, path messages, malformed packets."""
+        try:
+            message_type, teid, _ = decode_header(data)
+        except GtpuDecodeError:
+            self._malformed()
+            return
+        if message_type != _G_PDU:
+            self._signalling(bytes(data), source)
+            return
+        relay = self._relays.get(teid)
+        if relay is None:
+            self._unknown_teid(teid, source)
+            return
+        relay.rx.rx_packets += 1
+        relay.rx.rx_bytes += len(data)
+        if relay.peer is None:
+            self._buffer(relay, bytes(data))
+            return
+        self._relay(relay, bytes(data))
+
+    def _relay(self, relay: _Relay, data: bytes) -> None:
+        assert relay.peer is not None
+        self._send(data[:4] + relay.far_teid + data[8:], relay.peer)
+        relay.tx.tx_packets += 1
+        relay.tx.tx_bytes += len(data)
 
     # --- idle UEs -------------------------------------------------------------------------
 
@@ -321,9 +351,7 @@ class SgwForwarder(Forwarder):
             return
         for data in buffer:
             self._buffered_bytes -= len(data)
-            self._send(data[:4] + relay.far_teid + data[8:], relay.peer)
-            relay.tx.tx_packets += 1
-            relay.tx.tx_bytes += len(data)
+            self._relay(relay, data)
 
     # --- rules ----------------------------------------------------------------------------
 
@@ -430,24 +458,32 @@ class PgwForwarder(Forwarder):
 
     # --- the fast path --------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, source: Address) -> None:
-        """Uplink: S5-U -> SGi."""
-        try:
-            message_type, teid, offset = decode_header(data)
-        except GtpuDecodeError:
+    def datagram_received(self, data: bytearray | memoryview, source: Address) -> None:
+        """Uplink: S5-U -> SGi. `data` is valid only during the call."""
+        size = len(data)
+        if size < 8:
             self._malformed()
             return
-        if message_type != _G_PDU:
-            self._signalling(data, source)
-            return
+        flags, message_type, length, teid = _GTPU_HEADER.unpack_from(data)
+        if flags == _GPDU_FLAGS and message_type == _G_PDU and length + 8 == size:
+            offset = 8
+        else:
+            try:
+                message_type, teid, offset = decode_header(data)
+            except GtpuDecodeError:
+                self._malformed()
+                return
+            if message_type != _G_PDU:
+                self._signalling(bytes(data), source)
+                return
         decapsulation = self._uplink.get(teid)
         if decapsulation is None:
             self._unknown_teid(teid, source)
             return
         s5u = self._s5u
         s5u.rx_packets += 1
-        s5u.rx_bytes += len(data)
-        if len(data) - offset < _IPV4_MIN_HEADER or data[offset] >> 4 != 4:
+        s5u.rx_bytes += size
+        if size - offset < _IPV4_MIN_HEADER or data[offset] >> 4 != 4:
             s5u.drop(DropReason.NOT_IPV4)
             return
         if data[offset + 12 : offset + 16] != decapsulation.ue_address:
@@ -457,7 +493,7 @@ class PgwForwarder(Forwarder):
         self._write_sgi(packet)  # type: ignore[arg-type]
         sgi = self._sgi
         sgi.tx_packets += 1
-        sgi.tx_bytes += len(packet)
+        sgi.tx_bytes += size - offset
 
     def sgi_received(self, packet: bytes) -> None:
         """Downlink: SGi -> S5-U."""

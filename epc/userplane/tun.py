@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -24,6 +25,11 @@ TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 """Raw IP packets, no packet information header in front."""
+IFF_MULTI_QUEUE = 0x0100
+"""Each fd opened on the device is one queue; the kernel spreads what it sends by flow."""
+READ_BURST = 64
+"""Packets read from SGi per wake-up before the loop gives another reader its turn."""
+READ_SIZE = 65535
 
 
 class TunError(Exception):
@@ -41,18 +47,29 @@ class Sgi:
     fd: int
     device: str
     netns: str | None = None
+    queues: tuple[int, ...] = ()
+    """Further queues of a multi-queue device, one per extra forwarding worker."""
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        self.close_queues()
+
+    def close_queues(self) -> None:
+        """Once the workers have them, this process's copies of the other queues."""
+        for fd in self.queues:
+            os.close(fd)
+        self.queues = ()
 
 
-def open_tun(device: str) -> int:
-    """A new TUN named `device` in this namespace; its fd, non-blocking."""
+def open_tun(device: str, multi_queue: bool = False) -> int:
+    """A new TUN named `device` in this namespace (or, `multi_queue`, one more queue of it);
+    its fd, non-blocking."""
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    flags = IFF_TUN | IFF_NO_PI | (IFF_MULTI_QUEUE if multi_queue else 0)
     try:
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", device.encode(), IFF_TUN | IFF_NO_PI))
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", device.encode(), flags))
     except OSError as error:
         os.close(fd)
         if error.errno == errno.EPERM:
@@ -66,12 +83,20 @@ def open_tun(device: str) -> int:
     return fd
 
 
-async def open_sgi(config: SgiConfig, pools: tuple[str, ...], netns: str | None = None) -> Sgi:
+async def open_sgi(
+    config: SgiConfig, pools: tuple[str, ...], netns: str | None = None, queues: int = 1
+) -> Sgi:
     """Create and configure the SGi device: up, `config.address`/32, MTU, a route for each of
     `config.routes` (default `pools`). With `netns`, the device is made here and moved into
-    that namespace (tests), where its fd goes on working."""
-    fd = open_tun(config.device)
+    that namespace (tests), where its fds go on working. `queues` > 1: a multi-queue device,
+    its first queue `fd`, the others `queues`."""
+    fd = open_tun(config.device, multi_queue=queues > 1)
     sgi = Sgi(fd, config.device, netns)
+    try:
+        sgi.queues = tuple(open_tun(config.device, multi_queue=True) for _ in range(queues - 1))
+    except BaseException:
+        sgi.close()
+        raise
     routes = config.routes if config.routes is not None else pools
     try:
         # pyroute2's AsyncIPRoute cannot open its netlink socket on uvloop: the blocking
@@ -96,3 +121,15 @@ def _configure(config: SgiConfig, routes: tuple[str, ...], netns: str | None) ->
         ipr.addr("add", index=index, address=config.address, prefixlen=32)
         for route in routes:
             ipr.route("replace", dst=route, oif=index)
+
+
+def read_packets(fd: int, received: Callable[[bytes], None]) -> None:
+    """When the device is readable: up to `READ_BURST` packets to `received`."""
+    for _ in range(READ_BURST):
+        try:
+            packet = os.read(fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return  # the device is going away
+        received(packet)

@@ -98,8 +98,8 @@ def pgw(wire) -> PgwForwarder:
 
 def test_sgw_relays_uplink_to_the_pgw_and_downlink_to_the_enb_rewriting_only_the_teid(sgw, wire):
     packet = udp(UE, INTERNET, b"up")
-    sgw.datagram_received(encode_gpdu(0x100, packet), (ENB, 2152))
-    sgw.datagram_received(encode_gpdu(0x101, b"down-packet"), (PGW, 2152))
+    sgw.datagram_received(bytearray(encode_gpdu(0x100, packet)), (ENB, 2152))
+    sgw.datagram_received(bytearray(encode_gpdu(0x101, b"down-packet")), (PGW, 2152))
     assert wire.sent == [
         (encode_gpdu(0x200, packet), (PGW, 2152)),
         (encode_gpdu(0xE1, b"down-packet"), (ENB, 2152)),
@@ -111,12 +111,12 @@ def test_sgw_relays_uplink_to_the_pgw_and_downlink_to_the_enb_rewriting_only_the
 def test_downlink_to_an_idle_ue_is_buffered_paged_once_and_flushed_in_order(sgw, wire):
     sgw.replace([sgw_rule(enb=None)])  # Release Access Bearers: S1-U gone
     for index in range(5):
-        sgw.datagram_received(encode_gpdu(0x101, b"p%d" % index), (PGW, 2152))
+        sgw.datagram_received(bytearray(encode_gpdu(0x101, b"p%d" % index)), (PGW, 2152))
     assert wire.notified == [0x101]  # one paging request, not one per packet
     assert wire.sent == [] and sgw.buffered(0x101) == 3
     assert sgw.counters["s5u"].drops == {"buffer_full": 2}
     sgw.apply([Installed(sgw_rule(enb=Endpoint(0xE2, ENB)))])  # Service Request
-    sgw.datagram_received(encode_gpdu(0x101, b"after"), (PGW, 2152))
+    sgw.datagram_received(bytearray(encode_gpdu(0x101, b"after")), (PGW, 2152))
     assert [data for data, _ in wire.sent] == [
         encode_gpdu(0xE2, payload) for payload in (b"p0", b"p1", b"p2", b"after")
     ]
@@ -125,11 +125,11 @@ def test_downlink_to_an_idle_ue_is_buffered_paged_once_and_flushed_in_order(sgw,
 
 def test_paging_failure_discards_the_buffer_and_a_later_packet_pages_again(sgw, wire):
     sgw.replace([sgw_rule(enb=None)])
-    sgw.datagram_received(encode_gpdu(0x101, b"x"), (PGW, 2152))
+    sgw.datagram_received(bytearray(encode_gpdu(0x101, b"x")), (PGW, 2152))
     sgw.paging_failed("001010000000001")
     assert sgw.buffered(0x101) == 0
     assert sgw.counters["s5u"].drops == {"buffer_discarded": 1}
-    sgw.datagram_received(encode_gpdu(0x101, b"y"), (PGW, 2152))
+    sgw.datagram_received(bytearray(encode_gpdu(0x101, b"y")), (PGW, 2152))
     assert wire.notified == [0x101, 0x101]
 
 
@@ -141,7 +141,7 @@ def test_a_new_enb_f_teid_sends_an_end_marker_on_the_old_path(sgw, wire):
 
 def test_unknown_teid_gets_a_rate_limited_error_indication_and_a_counter(sgw, wire):
     for _ in range(150):
-        sgw.datagram_received(encode_gpdu(0x999, b"x"), (ENB, 40000))
+        sgw.datagram_received(bytearray(encode_gpdu(0x999, b"x")), (ENB, 40000))
     assert len(wire.sent) == 100  # the burst: error_indications_per_s
     message = gtpu.decode(wire.sent[0][0])
     assert isinstance(message, gtpu.ErrorIndication)
@@ -151,7 +151,7 @@ def test_unknown_teid_gets_a_rate_limited_error_indication_and_a_counter(sgw, wi
     assert sgw.counters["gtpu"].drops == {"unknown_teid": 150}
     assert sgw.counters.path["error_indications_suppressed"] == 50
     wire.now += 0.5
-    sgw.datagram_received(encode_gpdu(0x999, b"x"), (ENB, 2152))
+    sgw.datagram_received(bytearray(encode_gpdu(0x999, b"x")), (ENB, 2152))
     assert len(wire.sent) == 101
 
 
@@ -160,13 +160,13 @@ def test_unknown_teid_gets_a_rate_limited_error_indication_and_a_counter(sgw, wi
     [b"", b"\x30\xff\x00", b"\x20\xff\x00\x00\x00\x00\x00\x01", encode_gpdu(0x100, b"ab")[:-1]],
 )
 def test_malformed_packets_are_counted_and_never_answered(sgw, wire, data):
-    sgw.datagram_received(data, (ENB, 2152))
+    sgw.datagram_received(bytearray(data), (ENB, 2152))
     assert wire.sent == []
     assert sgw.counters["gtpu"].drops == {"malformed": 1}
 
 
 def test_echo_request_is_answered_with_its_sequence_number(sgw, wire):
-    sgw.datagram_received(gtpu.encode(gtpu.EchoRequest(sequence_number=77)), (PGW, 2152))
+    sgw.datagram_received(bytearray(gtpu.encode(gtpu.EchoRequest(sequence_number=77))), (PGW, 2152))
     answer = gtpu.decode(wire.sent[0][0])
     assert answer == gtpu.EchoResponse(sequence_number=77, recovery=0)
     assert wire.sent[0][1] == (PGW, 2152)
@@ -183,17 +183,19 @@ def test_error_indication_from_the_enb_makes_the_sgw_buffer_and_page(wire):
     )
     sgw.replace([sgw_rule()])
     indication = gtpu.ErrorIndication(teid_data=0xE1, peer_address=IPv4Address(ENB))
-    sgw.datagram_received(gtpu.encode(indication), (ENB, 2152))
+    sgw.datagram_received(bytearray(gtpu.encode(indication)), (ENB, 2152))
     assert lost == [("001010000000001-5", Endpoint(0xE1, ENB))]
-    sgw.datagram_received(encode_gpdu(0x101, b"x"), (PGW, 2152))
+    sgw.datagram_received(bytearray(encode_gpdu(0x101, b"x")), (PGW, 2152))
     assert wire.sent == [] and wire.notified == [0x101]
     assert sgw.counters.path["error_indications_received"] == 1
 
 
 def test_pgw_decapsulates_uplink_to_sgi_and_drops_a_spoofed_source(pgw, wire):
     packet = udp(UE, INTERNET, b"hello")
-    pgw.datagram_received(encode_gpdu(0x200, packet), (SGW, 2152))
-    pgw.datagram_received(encode_gpdu(0x200, udp("10.45.0.99", INTERNET, b"x")), (SGW, 2152))
+    pgw.datagram_received(bytearray(encode_gpdu(0x200, packet)), (SGW, 2152))
+    pgw.datagram_received(
+        bytearray(encode_gpdu(0x200, udp("10.45.0.99", INTERNET, b"x"))), (SGW, 2152)
+    )
     assert wire.sgi == [packet]
     assert pgw.counters["s5u"].drops == {"spoofed_source": 1}
 
@@ -222,7 +224,7 @@ def test_rules_of_another_instance_or_role_are_not_installed(wire):
     other = pgw_rule().__class__(**{**_fields(pgw_rule()), "user_plane": "127.0.0.99"})
     pgw.replace([other, sgw_rule()])
     assert pgw.rules == {}
-    pgw.datagram_received(encode_gpdu(0x200, udp(UE, INTERNET, b"x")), (SGW, 2152))
+    pgw.datagram_received(bytearray(encode_gpdu(0x200, udp(UE, INTERNET, b"x"))), (SGW, 2152))
     assert pgw.counters["s5u"].drops == {"unknown_teid": 1}
 
 
