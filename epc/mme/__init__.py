@@ -45,7 +45,10 @@ across its S1 connections, so one UE's requests from different connections compa
 The step shape: `procedures.<entry>(context, message, env) -> Outcome` (new context, downlink
 S1AP in order, timer commands, store ops, log events, and possibly an effect with the function
 to resume with). `step.ue_step` loops over effects, then returns Algorithm 1's StepResult:
-reply = (S1AP PDUs, timer commands), ops = allocations + derived index ops. S11 requests go
+reply = (one `UeReply`: the S1AP answering the request and core-initiated S1AP for other
+connections, such as the release of one the UE left; timer commands), ops = allocations +
+derived index ops. The frontend sends the core-initiated part after the commit and on every
+replay, as it does a gateway lane's `LaneReply`. S11 requests go
 as side effects to "sgw", stamped with the side-effect ID and the IMSI as UE ID; timers run
 only at the agent (set / cancel / fire), never in an MME process.
 """

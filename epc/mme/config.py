@@ -65,6 +65,15 @@ class MmeSection(Section, kw_only=True):
     reallocate_guti_on_tau: bool = False
     """Give a new GUTI in every Tracking Area Update Accept (TS 24.301 5.4.1: GUTI
     reallocation implicit in the TAU procedure); the old one is freed on TAU Complete."""
+    guti_reallocation_after_service_requests: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Once a UE has made this many Service Requests with one GUTI, the MME gives it a new
+    one with a standalone GUTI Reallocation Command (TS 24.301 5.4.1) as soon as its bearer
+    is back (the Modify Bearer answered): an S-TMSI sent in the clear on every paging and
+    RRC connection then identifies the UE for a bounded time. 0: never."""
+    request_imeisv: bool = False
+    """Ask each registered UE for its IMEISV with the identification procedure (TS 24.301
+    5.4.4, T3470) once its attach is done, and keep it in the context (the ME identity of TS
+    23.401 5.3.2.1 step 5b; there is no EIR to check it against)."""
     full_network_name: str = "echo-epc"
     short_network_name: str = "echo"
 

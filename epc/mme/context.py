@@ -69,6 +69,8 @@ class Procedure(enum.StrEnum):
     SERVICE_REQUEST = "service_request"
     DETACH = "detach"
     GUTI_REALLOCATION = "guti_reallocation"
+    IDENTIFICATION = "identification"
+    """The common procedure on its own, outside an attach (TS 24.301 5.4.4)."""
 
 
 class Step(enum.StrEnum):
@@ -263,6 +265,10 @@ class UeContext(msgspec.Struct, kw_only=True):
     paging: Paging | None = None
     """Paging for the SGW's Downlink Data Notification, until the UE connects or T3413 ends
     it."""
+    imeisv: str | None = None
+    """The equipment identity the UE gave in an Identity Response (`mme.request_imeisv`)."""
+    service_requests_since_guti: int = 0
+    """Service Requests accepted since the UE got its GUTI: the GUTI reallocation trigger."""
 
 
 class GlobalEnbId(msgspec.Struct, frozen=True):

@@ -48,6 +48,7 @@ from epc.algorithm1 import (
     StepResult,
     lane_step,
 )
+from epc.algorithm1 import Outcome as Algorithm1Outcome
 from epc.clock import LoopClock
 from epc.codec import gtpv2c, s1ap
 from epc.codec.gtpv2c import (
@@ -115,7 +116,7 @@ from epc.mme.identifiers import (
     owner_of_m_tmsi,
     owner_of_mme_ue_s1ap_id,
 )
-from epc.mme.outcome import Env, Event, Outcome
+from epc.mme.outcome import CoreInitiatedPdu, Env, Event, Outcome, decode_ue_reply
 from epc.mme.s1_management import LinkOutcome
 from epc.mme.step import StepRun, VectorSource, lane_ue_step, ue_step
 from epc.store import Create, Op, Put, Store, StoreUnavailable
@@ -329,7 +330,10 @@ class MmeFrontend:
         step = ue_step(lambda state: entry(state, env), env, self.store, self.vectors, run)
         with bound_context(**({} if is_provisional(key) else {"imsi": key})):
             outcome = await self.ues.handle(ue_path(self.deployment, key), request_id, step)
-            return self._answer_outcome(frame, outcome, run.events)
+            outcome, elsewhere = _unpack(outcome)
+            frames = self._answer_outcome(frame, outcome, run.events)
+            await self._send_core_initiated(elsewhere)
+            return frames
 
     def _env(self, key: str, agent: AgentUe, stream: int, request_id) -> Env:
         assert self.allocator is not None
@@ -436,16 +440,21 @@ class MmeFrontend:
                     log.warning("gateway request abandoned", reason=reason)
         return None
 
-    async def _carry_out(self, key: str, reply: LaneReply) -> None:
-        for pdu in reply.s1ap:
-            # Request ID 0: unnumbered, so the agent never drops one as a duplicate (a page
-            # or NAS message sent twice is harmless; the NAS COUNT tells the UE a replay).
+    async def _send_core_initiated(self, pdus: tuple[CoreInitiatedPdu, ...]) -> None:
+        """Recorded core-initiated S1AP (of a UE request or a lane), after the commit and on
+        every replay. Request ID 0: unnumbered, so the agent never drops one as a duplicate
+        (a page, a release or a NAS message sent twice is harmless; the NAS COUNT tells the
+        UE a replay, and a release of a connection already gone is answered as unknown)."""
+        for pdu in pdus:
             frame = Frame(
                 FrameKind.CORE_INITIATED, pdu.ue_id, 0, stream=pdu.stream, payload=pdu.payload
             )
             sent = self.agents is not None and await self.agents.send_to_enb(pdu.enb, frame)
             if not sent:
                 log.info("no agent connection to the eNB for a core-initiated message", enb=pdu.enb)
+
+    async def _carry_out(self, key: str, reply: LaneReply) -> None:
+        await self._send_core_initiated(reply.s1ap)
         for notification in reply.notifications:
             if self.notify_sgw is not None:
                 self.notify_sgw(gtpv2c.decode(notification))
@@ -538,6 +547,18 @@ class MmeFrontend:
             if not answer:
                 return False
         return True
+
+
+def _unpack(outcome: Algorithm1Outcome) -> tuple[Algorithm1Outcome, tuple[CoreInitiatedPdu, ...]]:
+    """A UE request's outcome with its recorded `UeReply` opened: the Reply answering the
+    request in flight, and the core-initiated S1AP to send elsewhere."""
+    match outcome:
+        case Applied(reply=reply) | Replayed(reply=reply):
+            recorded = decode_ue_reply(reply.messages)
+            answer = Reply(recorded.replies, reply.timers)
+            opened = Applied(answer) if isinstance(outcome, Applied) else Replayed(answer)
+            return opened, recorded.s1ap
+    return outcome, ()
 
 
 def _bind(function, message):

@@ -78,7 +78,7 @@ from epc.mme.context import (
     Procedure,
     UeContext,
 )
-from epc.mme.outcome import Env, Event, Outcome, Turn
+from epc.mme.outcome import CoreInitiatedPdu, Env, Event, Outcome, Turn
 
 PAGING_LANE = "paging"
 BEARER_LANE = "bearer"
@@ -90,15 +90,6 @@ UE_IDENTITY_INDEX_MODULUS = 1024
 LANE_AGENT = AgentUe("", 0)
 """The agent UE of a lane step's Env: no agent request is in flight, so no timer can be armed
 (`Turn.stop_timer` then only forgets one)."""
-
-
-class CoreInitiatedPdu(msgspec.Struct, frozen=True):
-    """S1AP for the agent of `enb` to send on: `ue_id` 0 is the eNB itself (Paging)."""
-
-    enb: str
-    ue_id: int
-    stream: int
-    payload: bytes
 
 
 class PagingRun(msgspec.Struct, frozen=True):
@@ -291,11 +282,11 @@ def refuse(message: GtpcMessage, teid: int) -> GtpcMessage | None:
 
 
 def lane_outputs(before: UeContext | None, outcome: Outcome) -> tuple[CoreInitiatedPdu, ...]:
-    """The step's downlink S1AP, for the UE's connection (as it was when the step began)."""
+    """The step's S1AP, all core-initiated in a lane (no agent request is in flight): what
+    it sent "in reply" goes to the UE's connection as it was when the step began, then what
+    it addressed itself."""
     connection = before.connection if before is not None else None
-    if connection is None or not outcome.downlink:
-        return ()
-    agent = connection.agent
-    return tuple(
-        CoreInitiatedPdu(agent.enb, agent.ue_id, connection.stream, pdu) for pdu in outcome.downlink
-    )
+    if connection is None:
+        return outcome.core_initiated
+    to_ue = tuple(CoreInitiatedPdu.to_connection(connection, pdu) for pdu in outcome.downlink)
+    return to_ue + outcome.core_initiated

@@ -11,6 +11,12 @@ messages and never awaits, and a test drives it with scripted answers.
 `Turn` is the working copy a step fills in: it mutates a copy of the context and collects
 downlink S1AP PDUs, timer commands, store ops and log events, then `done()` or
 `call(effect, resume)` freezes them into an Outcome.
+
+Downlink S1AP goes two ways. `Turn.send` answers the request in flight (REPLY frames on its
+agent UE). `Turn.send_core_initiated` addresses another S1 connection or eNB (a UE Context
+Release Command for a connection the UE left, Paging): it is recorded with the step's reply
+as `CoreInitiatedPdu`s and carried out by the frontend after the commit and on every replay,
+for UE requests and gateway lanes alike.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import msgspec
 from epc.algorithm1 import RequestId, TimerCommand
 from epc.codec.gtpv2c import GtpcMessage
 from epc.mme.config import MmeConfig
-from epc.mme.context import AgentUe, Subscription, TimerName, UeContext
+from epc.mme.context import AgentUe, S1Connection, Subscription, TimerName, UeContext
 from epc.mme.identifiers import IdentifierAllocator
 from epc.store import Op
 
@@ -56,6 +62,42 @@ class Event:
     name: str
     level: str = "info"
     fields: tuple[tuple[str, object], ...] = ()
+
+
+class CoreInitiatedPdu(msgspec.Struct, frozen=True):
+    """S1AP for the agent of `enb` to send on its own initiative, outside the request in
+    flight: `ue_id` 0 is the eNB itself (Paging), else the agent UE of an S1 connection."""
+
+    enb: str
+    ue_id: int
+    stream: int
+    payload: bytes
+
+    @classmethod
+    def to_connection(cls, connection: S1Connection, payload: bytes) -> CoreInitiatedPdu:
+        agent = connection.agent
+        return cls(agent.enb, agent.ue_id, connection.stream, payload)
+
+
+class UeReply(msgspec.Struct, frozen=True):
+    """What a UE request's Algorithm 1 record keeps as its reply message (with the timer
+    commands beside it in `Reply.timers`): the S1AP answering the request in flight, and
+    the core-initiated S1AP it sends elsewhere. Replayed whole on a retry."""
+
+    replies: tuple[bytes, ...] = ()
+    s1ap: tuple[CoreInitiatedPdu, ...] = ()
+
+
+UE_REPLY_DECODER = msgspec.msgpack.Decoder(UeReply)
+
+
+def encode_ue_reply(reply: UeReply) -> bytes:
+    return msgspec.msgpack.encode(reply)
+
+
+def decode_ue_reply(messages: tuple[bytes, ...]) -> UeReply:
+    """The UeReply a UE record's reply holds (none for a request that sent nothing)."""
+    return UE_REPLY_DECODER.decode(messages[0]) if messages else UeReply()
 
 
 # --- effects and their answers -------------------------------------------------------------
@@ -135,6 +177,8 @@ class Outcome:
     resume: Resume | None = None
     moved_to: str | None = None
     """The context now lives at this key (a provisional context's IMSI)."""
+    core_initiated: tuple[CoreInitiatedPdu, ...] = ()
+    """S1AP for connections other than the request's, recorded with its reply."""
 
 
 # --- the working copy ------------------------------------------------------------------------
@@ -155,6 +199,7 @@ class Turn:
     ops: list[Op] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     moved_to: str | None = None
+    core_initiated: list[CoreInitiatedPdu] = field(default_factory=list)
 
     @classmethod
     def of(cls, context: UeContext, env: Env) -> Turn:
@@ -164,7 +209,12 @@ class Turn:
         self.events.append(Event(name, level, tuple(fields.items())))
 
     def send(self, pdu: bytes) -> None:
+        """Answer the request in flight (on its agent UE)."""
         self.downlink.append(pdu)
+
+    def send_core_initiated(self, connection: S1Connection, pdu: bytes) -> None:
+        """Send on another S1 connection than the request's, through its eNB's agent."""
+        self.core_initiated.append(CoreInitiatedPdu.to_connection(connection, pdu))
 
     def start_timer(self, name: TimerName, seconds: float) -> None:
         """Arm on the request's agent UE; a copy running elsewhere becomes stale."""
@@ -190,6 +240,7 @@ class Turn:
             tuple(self.ops),
             tuple(self.events),
             moved_to=self.moved_to,
+            core_initiated=tuple(self.core_initiated),
         )
 
     def call(self, effect: Effect, resume: Resume) -> Outcome:
@@ -204,6 +255,7 @@ class Turn:
             effect,
             resume,
             outcome.moved_to,
+            outcome.core_initiated,
         )
 
 
@@ -218,4 +270,5 @@ def chain(first: Outcome, then: Outcome) -> Outcome:
         then.effect,
         then.resume,
         then.moved_to or first.moved_to,
+        first.core_initiated + then.core_initiated,
     )

@@ -8,7 +8,10 @@ to resume with. Nothing here awaits, reads a clock or touches a socket.
 
 The procedures, each a short sequence of the functions below, with its clause and timer:
 
-    identification (5.4.4)      Identity Request / Response                         T3470
+    identification (5.4.4)      Identity Request / Response: the IMSI in an attach, T3470
+                                the IMEISV on its own (`mme.request_imeisv`)
+    GUTI reallocation (5.4.1)   GUTI Reallocation Command / Complete, after         T3450
+                                `mme.guti_reallocation_after_service_requests`
     authentication (5.4.2)      Authentication Request / Response, Failure, Reject  T3460
     security mode (5.4.3)       Security Mode Command / Complete, Reject            T3460
     attach (5.5.1.2)            Attach Request; S11 Create Session; Attach Accept   T3450
@@ -20,6 +23,12 @@ The procedures, each a short sequence of the functions below, with its clause an
     S1 release (23.401 5.3.5)   UE Context Release Request / Command / Complete;    mobile reachable
                                 S11 Release Access Bearers
     implicit detach (5.3.7)     S11 Delete Session                                  implicit detach
+
+The network's own common procedures (identification for the IMEISV, GUTI reallocation) start
+when an EMM specific procedure has ended with the UE connected and registered, one at a time
+(`network_procedures`). A UE that comes on a new S1 connection while the MME still holds
+another one has that one released (`open_connection`): a UE Context Release Command to the
+old eNB-UE-S1AP-ID, core-initiated through the old eNB's agent (TS 36.413 8.3.3).
 
 Security (TS 24.301 4.4.4.3): once a connection has secure exchange of NAS messages, an
 uplink message that fails its integrity check is discarded with a log line, and plain
@@ -80,10 +89,13 @@ from epc.codec.nas_messages import (
     EsmCause,
     GprsTimer,
     Guti,
+    GutiReallocationCommand,
     GutiReallocationComplete,
     IdentityRequest,
     IdentityResponse,
     IdentityType,
+    Imei,
+    Imeisv,
     Imsi,
     NasDecodeError,
     NasKeySetIdentifier,
@@ -364,9 +376,10 @@ def new_context(key: str) -> UeContext:
 
 def open_connection(turn: Turn, message: InitialUeMessage) -> None:
     """The UE's new S1 connection, with an MME-UE-S1AP-ID of its own. A connection it held
-    before (on another eNB or an earlier RRC connection) is forgotten: its index entry goes
-    with the commit."""
+    before (on another eNB or an earlier RRC connection) is released (its index entry goes
+    with the commit)."""
     ctx, env = turn.context, turn.env
+    release_previous(turn, ctx.connection)
     allocation = env.allocator.mme_ue_s1ap_id(env.key, None)
     turn.ops.extend(allocation.ops)
     ctx.connection = S1Connection(
@@ -382,6 +395,22 @@ def open_connection(turn: Turn, message: InitialUeMessage) -> None:
     ctx.paging = None  # the UE answered paging, or came back by itself (TS 23.401 5.3.4.3)
     for name in (TimerName.MOBILE_REACHABLE, TimerName.IMPLICIT_DETACH):
         turn.stop_timer(name)  # the UE is reachable again
+
+
+def release_previous(turn: Turn, previous: S1Connection | None) -> None:
+    """The UE shows up on a new S1 connection while the context holds `previous`: the UE
+    left it (a new RRC connection, another eNB, a phone restart), so the eNB holding it is
+    told with a UE Context Release Command to its eNB-UE-S1AP-ID (TS 36.413 8.3.3), sent
+    core-initiated through that eNB's agent. Its Release Complete then names an
+    MME-UE-S1AP-ID no context holds, and is only acknowledged."""
+    if previous is None or previous.agent == turn.env.agent:
+        return
+    turn.send_core_initiated(previous, messages.release_command(previous, CAUSE_NORMAL_RELEASE))
+    turn.log(
+        "UE on a new S1 connection: the old one released",
+        old_enb=previous.agent.enb,
+        old_enb_ue_s1ap_id=previous.enb_ue_s1ap_id,
+    )
 
 
 def connected_turn(context: UeContext | None, mme_ue_s1ap_id: int, env: Env) -> Turn | None:
@@ -632,6 +661,7 @@ def attach_request(turn: Turn, request: AttachRequest) -> Outcome:
         by_guti=isinstance(request.identity, Guti),
     )
     ctx.ue_network_capability = request.ue_network_capability.octets
+    ctx.imeisv = None  # the USIM may be in another phone now
     ctx.procedure = Procedure.ATTACH
     ctx.emm = EmmState.DEREGISTERED
     turn.log("Attach Request", identity=type(request.identity).__name__)
@@ -666,6 +696,8 @@ def identity_response(turn: Turn, response: IdentityResponse) -> Outcome:
     if ctx.step is not Step.IDENTITY:
         turn.log("unexpected Identity Response ignored", "warning")
         return turn.done()
+    if ctx.procedure is Procedure.IDENTIFICATION:
+        return equipment_identified(turn, response)
     if not isinstance(response.identity, Imsi):
         turn.log("Identity Response without the IMSI asked for", "warning")
         return turn.done()
@@ -679,6 +711,7 @@ def identity_response(turn: Turn, response: IdentityResponse) -> Outcome:
     def move(_: UeContext, existing: UeContext | None) -> Outcome:
         merged = _moved(turn.context, existing, imsi, turn.env.key)
         after = Turn(merged, turn.env, moved_to=imsi)
+        release_previous(after, existing.connection if existing is not None else None)
         after.log("provisional context moved to its IMSI", imsi=imsi)
         return identify_or_authenticate(after)
 
@@ -978,6 +1011,7 @@ def new_guti(turn: Turn) -> None:
     if ctx.m_tmsi is not None:
         ctx.old_m_tmsi = ctx.m_tmsi
     ctx.m_tmsi = allocation.value
+    ctx.service_requests_since_guti = 0
 
 
 def _kenb(ctx: UeContext) -> bytes:
@@ -1020,6 +1054,7 @@ def modify_bearer(turn: Turn) -> Outcome:
             send_nas(after, _emm_information(env))
         if after.context.step is Step.CONTEXT_SETUP or attaching:
             end_procedure(after)
+            network_procedures(after)
         return after.done()
 
     return turn.call(S11Request(messages.modify_bearer(ctx, pdn, pdn.enb_s1u)), modified)
@@ -1218,7 +1253,8 @@ def _reject_tau(turn: Turn, cause: int) -> Outcome:
 
 
 def guti_confirmed(turn: Turn) -> Outcome:
-    """TAU Complete / GUTI Reallocation Complete (5.4.1.4, 5.5.3.2.4): the old GUTI goes."""
+    """TAU Complete / GUTI Reallocation Complete (5.4.1.4, 5.5.3.2.4): the old GUTI goes
+    (its index entry with the commit)."""
     ctx = turn.context
     if ctx.step is not Step.ACCEPTED or ctx.procedure is Procedure.ATTACH:
         turn.log("unexpected GUTI confirmation ignored", "warning")
@@ -1231,6 +1267,65 @@ def guti_confirmed(turn: Turn) -> Outcome:
     if setting_up and ctx.pdn is not None and ctx.pdn.enb_s1u is None:
         return release(turn, CAUSE_NORMAL_RELEASE).done()
     return turn.done()
+
+
+# --- the network's common procedures (TS 24.301 5.4.1, 5.4.4) ------------------------------------
+
+
+def network_procedures(turn: Turn) -> None:
+    """An EMM specific procedure has ended: start the common procedure the config asks for,
+    if the UE is connected, registered and no procedure runs: identification for the IMEISV
+    the context lacks, else GUTI reallocation once the UE made
+    `guti_reallocation_after_service_requests` Service Requests with its GUTI."""
+    ctx, mme = turn.context, turn.env.config.mme
+    if ctx.procedure is not None or ctx.connection is None or ctx.emm is not EmmState.REGISTERED:
+        return
+    if mme.request_imeisv and ctx.imeisv is None:
+        identify_equipment(turn)
+        return
+    threshold = mme.guti_reallocation_after_service_requests
+    if threshold and ctx.service_requests_since_guti >= threshold:
+        reallocate_guti(turn)
+
+
+def identify_equipment(turn: Turn) -> None:
+    """5.4.4.2: Identity Request for the IMEISV under T3470, on the secure connection."""
+    ctx = turn.context
+    ctx.procedure = Procedure.IDENTIFICATION
+    ctx.step = Step.IDENTITY
+    send_guarded(turn, IdentityRequest(identity_type=IdentityType.IMEISV), TimerName.T3470)
+    turn.log("Identity Request", identity_type="IMEISV")
+
+
+def equipment_identified(turn: Turn, response: IdentityResponse) -> Outcome:
+    """5.4.4.4: the IMEISV kept; T3470 stops. Another identity type is not what was asked:
+    logged, and T3470 sends the request again."""
+    ctx = turn.context
+    identity = response.identity
+    if not isinstance(identity, Imeisv | Imei):
+        turn.log("Identity Response without the IMEISV asked for", "warning", got=_name(identity))
+        return turn.done()
+    ctx.imeisv = identity.digits
+    end_procedure(turn)
+    turn.log("equipment identified", imeisv=identity.digits)
+    network_procedures(turn)
+    return turn.done()
+
+
+def reallocate_guti(turn: Turn) -> None:
+    """5.4.1.2: a new GUTI (with the TAI list) in a GUTI Reallocation Command under T3450.
+    Both GUTIs stay indexed until the Complete (5.4.1.4); if T3450 runs out four times over
+    the connection is released and both stay (5.4.1.6 b: the UE may hold either)."""
+    ctx, config = turn.context, turn.env.config
+    new_guti(turn)
+    assert ctx.m_tmsi is not None
+    ctx.procedure = Procedure.GUTI_REALLOCATION
+    ctx.step = Step.ACCEPTED
+    command = GutiReallocationCommand(
+        guti=messages.guti(config, ctx.m_tmsi), tai_list=messages.tai_list(config)
+    )
+    send_guarded(turn, command, TimerName.T3450)
+    turn.log("GUTI Reallocation Command", m_tmsi=f"{ctx.m_tmsi:08x}")
 
 
 # --- service request (TS 24.301 5.6.1, TS 23.401 5.3.4.1) ----------------------------------------
@@ -1253,6 +1348,7 @@ def service_request(turn: Turn, pdu: bytes) -> Outcome:
     ctx.connection = _replace(ctx.connection, secure=True)
     ctx.procedure = Procedure.SERVICE_REQUEST
     ctx.step = Step.CONTEXT_SETUP
+    ctx.service_requests_since_guti += 1
     kenb = derive_kenb(ctx.security.kasme, verified.count)
     turn.send(messages.initial_context_setup(ctx, kenb))
     turn.log("Service Request accepted")

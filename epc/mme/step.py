@@ -3,6 +3,9 @@ outcome chain, performing each effect (store reads for vectors and contexts, S11
 effects) and resuming, then turns the result into Algorithm 1's `StepResult`, adding the index
 ops the context change implies.
 
+The reply recorded for a UE request is one `UeReply` (the S1AP answering the request and the
+core-initiated S1AP for other connections) with the timer commands beside it.
+
 Index bookkeeping is derived, not written by each procedure: comparing the context as read
 with the context as it will be stored gives the Deletes of identifiers it no longer holds
 (MME-UE-S1AP-ID, M-TMSIs, MME S11 TEID, agent UEs); Creates of new draws come from the
@@ -44,8 +47,10 @@ from epc.mme.outcome import (
     ResynchronisationFailed,
     S11Request,
     SubscriberUnknown,
+    UeReply,
     VectorIssued,
     chain,
+    encode_ue_reply,
 )
 from epc.mme.s11 import SGW, decode_response
 from epc.security.errors import AuthenticationFailure
@@ -182,7 +187,8 @@ async def claim_s11_teid(store: Store, env: Env, owner: str) -> Claim:
 def _result(
     state: UeContext | None, outcome: Outcome, env: Env, moved: dict
 ) -> StepResult[UeContext]:
-    reply = Reply(outcome.downlink, outcome.timers)
+    recorded = UeReply(outcome.downlink, outcome.core_initiated)
+    reply = Reply((encode_ue_reply(recorded),), outcome.timers)
     final = outcome.context
     if outcome.moved_to is None:
         ops = [*outcome.ops, *index_ops(env, env.key, state, final)]
@@ -265,9 +271,9 @@ LaneEntry = Callable[[UeContext | None], "tuple[Outcome, LaneReply]"]
 
 def lane_ue_step(entry: LaneEntry, env: Env, run: StepRun):
     """The step of a gateway-initiated request on the UE context (run inside
-    `epc.algorithm1.lane_step`): the procedure's S1AP for the UE's connection joins the
-    core-initiated sends of its `LaneReply`, recorded as the lane's one reply message, and
-    the index ops the change implies commit with it."""
+    `epc.algorithm1.lane_step`): the procedure's S1AP, all core-initiated here
+    (`lane_outputs`), joins the sends of its `LaneReply`, recorded as the lane's one reply
+    message, and the index ops the change implies commit with it."""
 
     async def step(state: UeContext | None, effects: SideEffects) -> StepResult[UeContext]:
         run.events.clear()

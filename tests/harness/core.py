@@ -64,6 +64,8 @@ class Core:
     mmes: list[MmeDaemon] = field(default_factory=list)
     agent: AgentProcess | None = None
     s1_port: int = 0
+    store_path: Path | None = None
+    """The SQLite file every daemon shares, when the core runs without ZooKeeper."""
 
     # --- faults ----------------------------------------------------------------------------
 
@@ -183,14 +185,26 @@ async def start_core(
     *,
     mme_count: int = 2,
     kill_after: dict[str, int] | None = None,
+    pause_before_commit: str | None = None,
     mme_tables: dict[str, dict[str, Any]] | None = None,
+    store_path: Path | None = None,
+    transport: str = "tcp",
 ) -> Core:
     """PGW, SGW, the MMEs, then the agent, each once ready; the subscribers provisioned
-    first. `kill_after` ({"applied": n} or {"s11": n}) arms every MME's kill point."""
-    from epc.store.zookeeper import ZooKeeperStore
+    first. `kill_after` ({"applied": n} or {"s11": n}) arms every MME's kill point;
+    `pause_before_commit` (a log event) every MME's pause point (harness/mme_pause_point.py).
+    With `store_path` every daemon shares that SQLite file instead of ZooKeeper (`zookeeper`
+    is then ignored: the VM tier has no JVM to spare); `transport` is the agent's eNB side
+    ("tcp", or "sctp" where the kernel has it)."""
+    if store_path is not None:
+        from epc.store.sqlite import SqliteStore
 
-    store = await ZooKeeperStore.connect(zookeeper)
-    core = Core(deployment, zookeeper, directory, store)
+        store: Store = await SqliteStore.open(store_path, synchronous="normal")
+    else:
+        from epc.store.zookeeper import ZooKeeperStore
+
+        store = await ZooKeeperStore.connect(zookeeper)
+    core = Core(deployment, zookeeper, directory, store, store_path=store_path)
     try:
         await provision(store, deployment, subscribers)
         pgw_port, sgw_port = free_udp_port(), free_udp_port()
@@ -210,16 +224,26 @@ async def start_core(
             text = mme_config_text(
                 name=f"mme-{index}",
                 deployment=deployment,
-                zookeeper_hosts=zookeeper.split(","),
+                zookeeper_hosts=None if store_path else zookeeper.split(","),
+                store_path=store_path,
                 sgw=f"{LOOPBACK}:{sgw_port}",
                 pgw=LOOPBACK,
                 tables={"agents": {"host": LOOPBACK}, **tables},
             )
-            mme = await MmeDaemon.start(text, directory, name=f"mme-{index}", kill_after=kill_after)
+            mme = await MmeDaemon.start(
+                text,
+                directory,
+                name=f"mme-{index}",
+                kill_after=kill_after,
+                pause_before_commit=pause_before_commit,
+            )
             core.mmes.append(mme)
         endpoints = [await mme.endpoint() for mme in core.mmes]
         text = agent_config(
-            [("dc1", endpoints)], identity=AGENT_IDENTITY, retransmit=AGENT_RETRANSMIT
+            [("dc1", endpoints)],
+            identity=AGENT_IDENTITY,
+            retransmit=AGENT_RETRANSMIT,
+            transport=transport,
         )
         core.agent = await AgentProcess.start(text, directory)
         core.s1_port = await core.agent.s1_port()
@@ -238,6 +262,7 @@ async def _gateway(
         gtpc={"address": LOOPBACK, "port": port, **GTPC_TIMERS},
         sections=sections,
         arrays={"apn": PGW_APNS} if name == "pgw" else None,
+        store_path=core.store_path,
     )
     process = await GatewayProcess.start_module(module, text, core.directory, name)
     await process.listening()

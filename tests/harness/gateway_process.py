@@ -331,8 +331,16 @@ def gateway_config(
     gtpc: dict[str, Any],
     sections: dict[str, dict[str, Any]] | None = None,
     arrays: dict[str, list[dict[str, Any]]] | None = None,
+    store_path: Path | None = None,
 ) -> str:
-    """A gateway config file's text: JSON logs, the ZooKeeper store, `[gtpc]` as given."""
+    """A gateway config file's text: JSON logs, the ZooKeeper store (or the SQLite file at
+    `store_path`), `[gtpc]` as given."""
+    if store_path is not None:
+        path = json.dumps(str(store_path))
+        store = ["[store.sqlite]", f"path = {path}", 'synchronous = "normal"']
+    else:
+        hosts = json.dumps(zookeeper.split(","))
+        store = ["[store]", 'backend = "zookeeper"', "[store.zookeeper]", f"hosts = {hosts}"]
     lines = [
         f'deployment = "{deployment}"',
         "[log]",
@@ -340,10 +348,7 @@ def gateway_config(
         'level = "info"',
         "[lifecycle]",
         "drain_timeout_s = 5.0",
-        "[store]",
-        'backend = "zookeeper"',
-        "[store.zookeeper]",
-        f"hosts = {json.dumps(zookeeper.split(','))}",
+        *store,
         "[gtpc]",
         *_table(gtpc),
     ]

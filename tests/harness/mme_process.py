@@ -19,6 +19,7 @@ from typing import Any
 from harness.agent_process import REPO, START_TIMEOUT_S, AgentProcess
 
 KILL_POINT = Path(__file__).with_name("mme_kill_point.py")
+PAUSE_POINT = Path(__file__).with_name("mme_pause_point.py")
 
 
 def mme_config_text(
@@ -70,10 +71,14 @@ class MmeDaemon(AgentProcess):
         name: str = "mme",
         *,
         kill_after: dict[str, int] | None = None,
+        pause_before_commit: str | None = None,
     ) -> MmeDaemon:
         """`kill_after` ({"applied": n} or {"s11": n}) runs the instance under
         harness/mme_kill_point.py, which SIGKILLs it at that point (fault tests only); of the
-        instances started in one directory, only the first to get there dies."""
+        instances started in one directory, only the first to get there dies.
+        `pause_before_commit` (a log event, "Detach Request") runs it under
+        harness/mme_pause_point.py instead: the requests whose step logs it are held before
+        their commit until the process gets SIGUSR1."""
         config = directory / f"{name}.toml"
         config.write_text(config_text)
         program = ["-m", "epc.mme"]
@@ -81,6 +86,8 @@ class MmeDaemon(AgentProcess):
             ((point, count),) = kill_after.items()
             once = directory / "kill-point-reached"
             program = [str(KILL_POINT), f"--kill-after-{point}", str(count), "--once", str(once)]
+        elif pause_before_commit:
+            program = [str(PAUSE_POINT), "--pause-before-commit", pause_before_commit]
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             *program,
