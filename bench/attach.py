@@ -18,8 +18,9 @@ UEs for each measurement), on the same two cores as the daemons.
 - attach_per_s_memory: as attach_per_s on the "memory" core; echo_overhead_ratio: attach_ms_p50
   on ZooKeeper / on "memory", both at the same offered rate (half of the ZooKeeper
   attach_per_s), one bench run.
-- service_request_ms_p50: idle (UE Context Release first, not timed) -> Service Request until
-  the UE is connected, one UE at a time, ZooKeeper core.
+- service_request_ms_p50: idle (UE Context Release first, not timed, until the MME has applied
+  the Release Complete) -> Service Request until the UE is connected, one UE at a time,
+  ZooKeeper core.
 - mme_failover_extra_ms: the serving MME (the one whose CPU time grows during probe attaches)
   is SIGKILLed when the UE receives a chosen downlink of its attach (rotating Authentication
   Request, Security Mode Command, Attach Accept); the attach's latency minus the p50 of
@@ -134,6 +135,8 @@ class _Bench:
         self._next_ue = 0
         self._agent_lines: list[str] = []
         self._agent_changed = asyncio.Event()
+        self._idle_lines: list[str] = []
+        self._idle_changed = asyncio.Event()
 
     @classmethod
     def started(cls, directory: Path, overrides: Overrides) -> _Started:
@@ -186,6 +189,7 @@ class _Bench:
         for imsi in self.fresh(SERVICE_REQUESTS):
             await self.attach_ms(imsi)
             _ok(await self.enb.release(imsi))
+            await self._until_idle_at_mme(imsi)
             result = _ok(await self.enb.service_request(imsi))
             latencies.append(result.latency_s * 1000)
         return latencies
@@ -239,6 +243,17 @@ class _Bench:
                 self._agent_changed.clear()
                 await self._agent_changed.wait()
 
+    async def _until_idle_at_mme(self, imsi: str) -> None:
+        """Until an MME has applied the UE's Release Complete. The eNB counts the UE idle once
+        it has sent it; a Service Request sent before the MME has applied it races it for the
+        UE's context, and the loser's back-off after its lost conditional write (25-50 ms,
+        Algorithm 1) would be measured instead of the Service Request."""
+        needle = f"imsi={imsi}"
+        async with asyncio.timeout(10):
+            while not any(needle in line for line in self._idle_lines):
+                self._idle_changed.clear()
+                await self._idle_changed.wait()
+
     def _agent_count(self, needle: str) -> int:
         return sum("core connected" in line and needle in line for line in self._agent_lines)
 
@@ -246,6 +261,9 @@ class _Bench:
         if name == "agent":
             self._agent_lines.append(line)
             self._agent_changed.set()
+        elif "UE is ECM-IDLE" in line:
+            self._idle_lines.append(line)
+            self._idle_changed.set()
         elif name == "epcctl" or "error" in line or "Traceback" in line:
             print(f"  [{name}] {line}")
 

@@ -172,6 +172,8 @@ class Abandoned:
     """Lost every attempt (conflicts or dropped side effects); the sender will retry."""
 
     reason: str
+    lost_write: bool = False
+    """The last attempt lost its conditional write: another request committed first."""
 
 
 Outcome = Applied | Replayed | Dropped | Abandoned
@@ -204,8 +206,17 @@ class Algorithm1(Generic[S]):
                 return outcome
             if not self.retry.allows(attempt, self.clock.now() - started):
                 return outcome
-            await self.clock.sleep(self.retry.delay_s(attempt, self.rng))
+            await self.clock.sleep(self._delay_s(outcome, attempt))
             attempt += 1
+
+    def _delay_s(self, outcome: Abandoned, attempt: int) -> float:
+        """A first lost write is tried again at once: the winner has committed, so the next
+        read sees it (two requests of one UE on different S1 connections, e.g. a UE Context
+        Release Complete and the Service Request right after it, race like this). Later
+        losses, and dropped side effects, back off as the policy says."""
+        if outcome.lost_write:
+            return 0.0 if attempt == 1 else self.retry.delay_s(attempt - 1, self.rng)
+        return self.retry.delay_s(attempt, self.rng)
 
     async def read(self, path: str) -> Record[S] | None:
         """The committed record at `path`, for lookups outside a request."""
@@ -231,7 +242,7 @@ class Algorithm1(Generic[S]):
         try:
             await self.store.multi([write, *result.ops])
         except Conflict as conflict:
-            return Abandoned(f"conditional write lost: {conflict}")
+            return Abandoned(f"conditional write lost: {conflict}", lost_write=True)
         return Applied(result.reply)
 
 

@@ -165,3 +165,49 @@ async def test_persistent_conflict_gives_up_after_the_policy_tries(tries):
     await algorithm.handle("/d/ue/1", (1,), step_setting(b"seed"))
     outcome = await algorithm.handle("/d/ue/1", (2,), step)
     assert isinstance(outcome, Abandoned) and attempts == tries
+
+
+class RecordingClock:
+    """Sleeps nothing; records what the engine asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def now(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+async def test_first_lost_write_retries_at_once_and_later_ones_back_off():
+    store = MemoryStore()
+    clock = RecordingClock()
+    policy = RetryPolicy(tries=4, initial_delay_s=0.05, multiplier=2.0, jitter=0.0)
+    algorithm = Algorithm1(store, bytes, clock=clock, send_effect=_no_effects, retry=policy)
+
+    async def step(state, effects):
+        current = await store.get("/d/ue/1")
+        await store.put("/d/ue/1", current.value, current.version)  # someone always wins
+        return StepResult(state=b"x")
+
+    await algorithm.handle("/d/ue/1", (1,), step_setting(b"seed"))
+    outcome = await algorithm.handle("/d/ue/1", (2,), step)
+    assert isinstance(outcome, Abandoned) and outcome.lost_write
+    assert clock.waits == [0.0, 0.05, 0.1]
+
+
+async def test_dropped_side_effects_back_off_from_the_first_retry():
+    async def send_effect(target, effect_id, message):
+        raise SideEffectDropped("obsolete at target")
+
+    async def step(state, effects):
+        await effects.send("sgw", b"x")
+        return StepResult(state=b"never")
+
+    clock = RecordingClock()
+    policy = RetryPolicy(tries=3, initial_delay_s=0.05, multiplier=2.0, jitter=0.0)
+    algorithm = Algorithm1(MemoryStore(), bytes, clock=clock, send_effect=send_effect, retry=policy)
+    outcome = await algorithm.handle("/d/ue/1", (1,), step)
+    assert isinstance(outcome, Abandoned) and not outcome.lost_write
+    assert clock.waits == [0.05, 0.1]
