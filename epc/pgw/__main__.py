@@ -26,7 +26,12 @@ async def serve(config: PgwConfig, lifecycle: Lifecycle) -> None:
         await lifecycle.stopped()
         return
     try:
-        sgi = await open_sgi(config.sgi, config.sgi_routes(), queues=config.userplane.workers)
+        sgi = await open_sgi(
+            config.sgi,
+            config.sgi_routes(),
+            netns=config.sgi.netns,
+            queues=config.userplane.workers,
+        )
     except NoNetAdmin as error:
         print(
             f"epc-pgw: {error} (run as root or with AmbientCapabilities=CAP_NET_ADMIN)",

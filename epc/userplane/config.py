@@ -51,6 +51,10 @@ class SgiConfig(Section, kw_only=True):
     mtu: Annotated[int, msgspec.Meta(ge=576, le=65535)] = 1500
     routes: tuple[str, ...] | None = None
     """Networks routed into the device; None: every APN's pool."""
+    netns: str | None = None
+    """Move the device into this (existing) network namespace after creating it; its fds go
+    on working. For tests that put the "internet" behind a namespace of their own; None: the
+    daemon's namespace."""
 
     def __post_init__(self) -> None:
         try:

@@ -16,9 +16,16 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyroute2.config
 from pyroute2 import IPRoute
 
 from epc.userplane.config import SgiConfig
+
+# `IPRoute(netns=...)` forks a helper and stops it with SIGTERM. The fork inherits the
+# daemon's asyncio signal handlers and their wakeup fd, so that SIGTERM, caught in the helper,
+# reached the daemon's loop as its own: it shut down while starting. The helper resets its
+# SIGTERM to the default with this set.
+pyroute2.config.disable_mp_signal = True
 
 TUNSETIFF = 0x400454CA
 """ioctl(2) attaching a /dev/net/tun fd to a new device (linux/if_tun.h)."""

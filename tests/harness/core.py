@@ -16,6 +16,9 @@ the agent's, so a kill -9 of the serving one moves the UE's requests to the othe
     await core.kill_mme(0)                # SIGKILL, no drain
     await core.close()                    # SIGTERM to every daemon, in reverse start order
 
+`user_plane` turns forwarding on in both gateways (`UserPlaneOptions`: their GTP-U addresses
+and the PGW's SGi TUN; root only).
+
 `kill_after` starts the MMEs under harness/mme_kill_point.py, which kills the instance at a
 chosen point of the requests it serves (the fault tests).
 """
@@ -49,6 +52,31 @@ PGW_APNS = [{"name": "internet", "pool": UE_POOL, "reserved": ["10.45.0.1"]}]
 MME_TABLES: dict[str, dict[str, Any]] = {"s11": {"timeout_s": 0.5, "tries": 3}}
 AGENT_RETRANSMIT: dict[str, Any] = {}
 POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class UserPlaneOptions:
+    """`[userplane] enabled` in both gateways: GTP-U on `sgw_address` and `pgw_address` (port
+    2152 each, hence two addresses), the PGW's SGi a TUN `sgi_device`, moved into the
+    namespace `sgi_netns` when given (where the test's "internet" is routed)."""
+
+    sgw_address: str
+    pgw_address: str
+    sgi_device: str
+    sgi_netns: str | None = None
+
+    def sections(self, gateway: str) -> dict[str, dict[str, Any]]:
+        address = self.sgw_address if gateway == "sgw" else self.pgw_address
+        sections: dict[str, dict[str, Any]] = {
+            "gtpu": {"address": address},
+            "userplane": {"enabled": True},
+        }
+        if gateway == "pgw":
+            sgi: dict[str, Any] = {"device": self.sgi_device}
+            if self.sgi_netns is not None:
+                sgi["netns"] = self.sgi_netns
+            sections["sgi"] = sgi
+        return sections
 
 
 @dataclass
@@ -189,13 +217,14 @@ async def start_core(
     mme_tables: dict[str, dict[str, Any]] | None = None,
     store_path: Path | None = None,
     transport: str = "tcp",
+    user_plane: UserPlaneOptions | None = None,
 ) -> Core:
     """PGW, SGW, the MMEs, then the agent, each once ready; the subscribers provisioned
     first. `kill_after` ({"applied": n} or {"s11": n}) arms every MME's kill point;
     `pause_before_commit` (a log event) every MME's pause point (harness/mme_pause_point.py).
     With `store_path` every daemon shares that SQLite file instead of ZooKeeper (`zookeeper`
     is then ignored: the VM tier has no JVM to spare); `transport` is the agent's eNB side
-    ("tcp", or "sctp" where the kernel has it)."""
+    ("tcp", or "sctp" where the kernel has it); `user_plane` turns forwarding on."""
     if store_path is not None:
         from epc.store.sqlite import SqliteStore
 
@@ -209,7 +238,9 @@ async def start_core(
         await provision(store, deployment, subscribers)
         pgw_port, sgw_port = free_udp_port(), free_udp_port()
         mme_s11_ports = [free_udp_port() for _ in range(mme_count)]
-        core.pgw = await _gateway(core, "epc.pgw", "pgw", pgw_port, {"s5": {"sgw_port": sgw_port}})
+        core.pgw = await _gateway(
+            core, "epc.pgw", "pgw", pgw_port, {"s5": {"sgw_port": sgw_port}}, user_plane
+        )
         core.sgw = await _gateway(
             core,
             "epc.sgw",
@@ -217,6 +248,7 @@ async def start_core(
             sgw_port,
             # Requests the SGW starts go to one MME's port: F-TEIDs carry no port.
             {"s11": {"mme_port": mme_s11_ports[0]}, "s5": {"pgw_port": pgw_port}},
+            user_plane,
         )
         for index, s11_port in enumerate(mme_s11_ports):
             tables = {**MME_TABLES, **(mme_tables or {})}
@@ -254,8 +286,15 @@ async def start_core(
 
 
 async def _gateway(
-    core: Core, module: str, name: str, port: int, sections: dict[str, dict[str, Any]]
+    core: Core,
+    module: str,
+    name: str,
+    port: int,
+    sections: dict[str, dict[str, Any]],
+    user_plane: UserPlaneOptions | None = None,
 ) -> GatewayProcess:
+    if user_plane is not None:
+        sections = {**sections, **user_plane.sections(name)}
     text = gateway_config(
         deployment=core.deployment,
         zookeeper=core.zookeeper,
