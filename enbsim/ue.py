@@ -547,6 +547,9 @@ class Ue:
         self._last_pti = 0
         # Records.
         self._network_names: tuple[str | None, str | None] = (None, None)
+        self.answers_paging = True
+        """False: a Paging for this UE is recorded in the timeline and not answered (a phone
+        out of coverage), so the core's paging runs out; set it back to answer again."""
 
     # --- what the eNB core and the driver read ---------------------------------------------
 
@@ -704,9 +707,9 @@ class Ue:
     def paged(self, now: float) -> list[Command]:
         """The eNB saw this UE's S-TMSI in a Paging: answer with a SERVICE REQUEST, RRC cause
         mt-Access (TS 24.301 5.6.2.2.1). Paging reaches a connected UE only by mistake of the
-        core's and is ignored, as the radio would."""
+        core's and is ignored, as the radio would; so is any while `answers_paging` is False."""
         self._record(now, "received", "Paging")
-        if self._connected or self._procedure is not None:
+        if not self.answers_paging or self._connected or self._procedure is not None:
             return self._drain()
         if not self.registered:
             violation = Violation("Paging", "UE paging identity", f"paged in {self._state}")

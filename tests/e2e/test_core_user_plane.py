@@ -3,8 +3,9 @@ the SGW and the PGW (harness/core.py with forwarding on), and its packets leave 
 real SGi TUN to an "internet" host in a network namespace of its own (tests/userplane/
 topology.py), whose answers come back the same way. A UE made idle is paged by the core when
 downlink arrives for it, answers with a Service Request on its own (enbsim answers paging),
-and gets the packets the SGW-U buffered meanwhile, in order. (Root only: namespaces and TUN
-devices.)"""
+and gets the packets the SGW-U buffered meanwhile, in order; one that does not answer is paged
+`paging_attempts` times, T3413 apart, and the SGW-U drops what it buffered once the MME gives
+up (Failure Indication). (Root only: namespaces and TUN devices.)"""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from dataclasses import replace
 
 import pytest
 from core_checks import ENB, IMSI, Running, attached, bearer_towards_enb, idle, ok
-from harness.core import UserPlaneOptions
+from harness.core import Core, UserPlaneOptions
 from userplane.topology import ECHO_PORT, INTERNET, Topology, udp_echo_server
 
 from enbsim.simulator import UserPlaneSettings
 from epc.mme.context import EcmState
+from epc.userplane.counters import DropReason, read_snapshot
 
 pytestmark = [
     pytest.mark.e2e,
@@ -30,6 +32,12 @@ SGW_GTPU, PGW_GTPU, ENB_GTPU = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 """Three GTP-U endpoints on port 2152 each: three loopback addresses."""
 PAGED = "paging the UE for downlink data"
 """The MME's log event for a Downlink Data Notification it answered by paging."""
+REPAGED = "T3413 expired, paging again"
+GAVE_UP = "paging not answered: Downlink Data Notification Failure Indication"
+"""The MME's log events for T3413's expiries: another Paging, then the Failure Indication."""
+T3413_S = 0.3
+PAGING_ATTEMPTS = 2
+COUNTERS_FILE = "sgw-counters.json"
 UE_PORT = 9000
 DOWNLINK_PACKETS = 5
 TIMEOUT_S = 10.0
@@ -55,15 +63,32 @@ async def internet(topology):
 
 @pytest.fixture
 async def core_with_user_plane(topology, internet, whole_core):
+    return await _start(topology, whole_core)
+
+
+@pytest.fixture
+async def core_paging_briefly(topology, internet, whole_core, tmp_path):
+    """The core with a short T3413 and the SGW writing its user-plane counters (`counters`)."""
+    return await _start(
+        topology,
+        whole_core,
+        sgw_counters=str(tmp_path / COUNTERS_FILE),
+        mme_tables={"timers": {"t3413_s": T3413_S, "paging_attempts": PAGING_ATTEMPTS}},
+    )
+
+
+async def _start(topology, whole_core, *, sgw_counters=None, **options) -> Running:
     return await whole_core(
         user_plane=UserPlaneOptions(
             sgw_address=SGW_GTPU,
             pgw_address=PGW_GTPU,
             sgi_device=f"sgi{topology.tag}",
             sgi_netns=topology.core,
+            sgw_counters=sgw_counters,
         ),
         enb=replace(ENB, s1u_address=ENB_GTPU),
         enb_user_plane=UserPlaneSettings(),
+        **options,
     )
 
 
@@ -119,6 +144,88 @@ async def test_downlink_to_an_idle_ue_pages_it_and_the_buffered_packets_arrive_i
     assert record is not None and record.state is not None
     assert record.state.ecm is EcmState.CONNECTED
     assert enb.violations == []
+
+
+async def test_downlink_to_an_idle_ue_that_does_not_answer_paging_is_discarded(
+    core_paging_briefly, topology
+):
+    running = core_paging_briefly
+    core, enb, loop = running.core, running.enb, asyncio.get_running_loop()
+    await attached(running, IMSI)
+    ok(await enb.ping(IMSI, INTERNET, timeout_s=TIMEOUT_S))  # the UE's namespace, made once
+    assert enb.user_plane is not None
+    receiver = await enb.user_plane.open_socket(IMSI)
+    receiver.bind(("0.0.0.0", UE_PORT))
+    sender = topology.socket(topology.internet, (INTERNET, 0))
+    ue = enb.ue(IMSI)
+    try:
+        await idle(running, IMSI)
+        await core.until(
+            lambda: _bearer_released(running), "the SGW's S1-U released (Release Access Bearers)"
+        )
+        ue.answers_paging = False  # out of coverage: Paging reaches it, nothing answers
+        address = str(ue.pdn_address)
+        for index in range(DOWNLINK_PACKETS):
+            await loop.sock_sendto(sender, b"lost-%d" % index, (address, UE_PORT))
+
+        # The MME pages, pages again when T3413 expires, and gives up at the next expiry.
+        await core.mme_logged(PAGED, imsi=IMSI)
+        await core.mme_logged(REPAGED, imsi=IMSI, count=PAGING_ATTEMPTS - 1)
+        await core.mme_logged(GAVE_UP, imsi=IMSI)
+        # The SGW-U got the Failure Indication and dropped every buffered packet.
+        await core.until(
+            lambda: _sgw_counter_is(core, DOWNLINK_PACKETS),
+            f"the SGW-U discarded the {DOWNLINK_PACKETS} packets it buffered",
+        )
+        counters = _sgw_counters(core)
+        assert counters is not None
+        assert counters["path"].get("downlink_data_notifications") == 1, counters
+        sgw = await core.sgw_ue(IMSI)
+        assert sgw is not None and sgw.state is not None
+        assert sgw.state.paging_since_us is None  # paging over: the next packet may ask again
+        assert not await bearer_towards_enb(running, IMSI)
+        pages = [e for e in ue.timeline if e.kind == "received" and e.text == "Paging"]
+        assert len(pages) == PAGING_ATTEMPTS
+        record = await core.mme_context(IMSI)
+        assert record is not None and record.state is not None
+        assert record.state.ecm is EcmState.IDLE and record.state.paging is None
+        assert sum(len(mme.matching(PAGED, imsi=IMSI)) for mme in core.mmes) == 1
+        assert sum(len(mme.matching(REPAGED, imsi=IMSI)) for mme in core.mmes) == (
+            PAGING_ATTEMPTS - 1
+        )
+        assert sum(len(mme.matching(GAVE_UP, imsi=IMSI)) for mme in core.mmes) == 1
+
+        # Back in coverage, the UE asks for service itself; what reaches it now is new
+        # downlink, none of the discarded packets (those would have been flushed first).
+        ue.answers_paging = True
+        ok(await enb.service_request(IMSI))
+        await core.until(
+            lambda: bearer_towards_enb(running, IMSI), "the SGW's S1-U towards the eNB again"
+        )
+        await loop.sock_sendto(sender, b"after", (address, UE_PORT))
+        async with asyncio.timeout(TIMEOUT_S):
+            assert await loop.sock_recv(receiver, 2048) == b"after"
+    finally:
+        receiver.close()
+        sender.close()
+    assert sum(len(mme.matching(PAGED, imsi=IMSI)) for mme in core.mmes) == 1
+    assert enb.violations == []
+
+
+def _sgw_counters(core: Core) -> dict | None:
+    """The SGW-U's counters as last written (`core.directory` is the fixture's tmp_path)."""
+    try:
+        return read_snapshot(core.directory / COUNTERS_FILE)
+    except FileNotFoundError:
+        return None
+
+
+async def _sgw_counter_is(core: Core, discarded: int) -> bool:
+    counters = _sgw_counters(core)
+    if counters is None:
+        return False
+    drops = counters["interfaces"]["s5u"]["drops"]
+    return drops.get(DropReason.BUFFER_DISCARDED, 0) == discarded
 
 
 async def _bearer_released(running: Running) -> bool:

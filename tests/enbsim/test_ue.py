@@ -356,6 +356,16 @@ def test_paging_is_answered_with_service_request_cause_mt_access() -> None:
     assert link.ue.paged(3.1) == []  # connected now: paging is not for it
 
 
+def test_a_ue_out_of_coverage_records_paging_without_answering() -> None:
+    link = idle()
+    link.ue.answers_paging = False
+    assert link.ue.paged(3.0) == []
+    assert not link.ue.connected and link.ue.state == EmmState.REGISTERED
+    link.ue.answers_paging = True
+    (command,) = link.run(link.ue.paged(4.0))
+    assert command.establishment_cause == RrcEstablishmentCause.MT_ACCESS
+
+
 def test_paging_a_deregistered_ue_is_a_violation() -> None:
     ue = Ue(Usim.from_subscriber(SUBSCRIBER))
     assert_violation(ue.paged(1.0), "Paging", "UE paging identity", procedure="service_request")

@@ -52,18 +52,22 @@ PGW_APNS = [{"name": "internet", "pool": UE_POOL, "reserved": ["10.45.0.1"]}]
 MME_TABLES: dict[str, dict[str, Any]] = {"s11": {"timeout_s": 0.5, "tries": 3}}
 AGENT_RETRANSMIT: dict[str, Any] = {}
 POLL_S = 0.02
+COUNTERS_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True)
 class UserPlaneOptions:
     """`[userplane] enabled` in both gateways: GTP-U on `sgw_address` and `pgw_address` (port
     2152 each, hence two addresses), the PGW's SGi a TUN `sgi_device`, moved into the
-    namespace `sgi_netns` when given (where the test's "internet" is routed)."""
+    namespace `sgi_netns` when given (where the test's "internet" is routed). With
+    `sgw_counters` the SGW writes its user plane's counters there (JSON, every
+    `COUNTERS_INTERVAL_S`; `epc.userplane.counters.read_snapshot` reads them)."""
 
     sgw_address: str
     pgw_address: str
     sgi_device: str
     sgi_netns: str | None = None
+    sgw_counters: str | None = None
 
     def sections(self, gateway: str) -> dict[str, dict[str, Any]]:
         address = self.sgw_address if gateway == "sgw" else self.pgw_address
@@ -71,6 +75,10 @@ class UserPlaneOptions:
             "gtpu": {"address": address},
             "userplane": {"enabled": True},
         }
+        if gateway == "sgw" and self.sgw_counters is not None:
+            sections["userplane"].update(
+                counters_path=self.sgw_counters, counters_interval_s=COUNTERS_INTERVAL_S
+            )
         if gateway == "pgw":
             sgi: dict[str, Any] = {"device": self.sgi_device}
             if self.sgi_netns is not None:
