@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -146,17 +146,19 @@ def write_rule(deployment: str, rule: ForwardingRule, version: int | None) -> tu
     return Put(path, encode_rule(rule), version), version + 1
 
 
-B = TypeVar("B", bound=msgspec.Struct)
+S = TypeVar("S", bound=msgspec.Struct)
 
 
-def write_rules(
+def write_session_rules(
     deployment: str,
-    bearers: dict[int, B],
-    rule_of: Callable[[B], ForwardingRule],
+    session: S,
+    rule_of: Callable[[Any], ForwardingRule],
     only: Iterable[int] | None = None,
-) -> tuple[dict[int, B], list[Op]]:
-    """Write the records of `bearers` (all, or the EBIs in `only`): the bearers with their new
-    record versions (`forwarding_version`), and the ops."""
+) -> tuple[S, list[Op]]:
+    """Write the records of the session's bearers (`session.bearers`, EBI -> bearer; all, or
+    the EBIs in `only`): the session with each written bearer's new record version
+    (`forwarding_version`), and the ops to commit with the context."""
+    bearers = session.bearers
     wanted = set(bearers if only is None else only)
     updated = dict(bearers)
     ops: list[Op] = []
@@ -165,7 +167,7 @@ def write_rules(
             op, version = write_rule(deployment, rule_of(bearer), bearer.forwarding_version)
             ops.append(op)
             updated[ebi] = msgspec.structs.replace(bearer, forwarding_version=version)
-    return updated, ops
+    return msgspec.structs.replace(session, bearers=updated), ops
 
 
 def remove_rule(deployment: str, gateway: GatewayRole, imsi: str, ebi: int, version: int) -> Delete:

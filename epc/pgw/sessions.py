@@ -10,6 +10,7 @@ releases, forwarding records.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from ipaddress import IPv4Address
 
 import msgspec
@@ -32,7 +33,7 @@ from epc.codec.gtpv2c import (
     Paa,
     PdnType,
 )
-from epc.forwarding import remove_rule, write_rules
+from epc.forwarding import remove_rule, write_session_rules
 from epc.gtpc import Peer
 from epc.gtpc.claims import ClaimError
 from epc.gtpc.procedure import Request, reply_with
@@ -158,16 +159,19 @@ def _created(config: PgwConfig, bearer: PgwBearer) -> BearerContextCreated:
 
 
 def install_bearers(
-    config: PgwConfig, deployment: str, ue: PgwUe, session: PgwSession, only: set[int] | None = None
+    config: PgwConfig,
+    deployment: str,
+    ue: PgwUe,
+    session: PgwSession,
+    only: Iterable[int] | None = None,
 ) -> tuple[PgwSession, list[Op]]:
-    """Write the forwarding records of the session's bearers (all, or those in `only`)."""
-    bearers, ops = write_rules(
+    """Write the forwarding records of the session's bearers (all, or the EBIs in `only`)."""
+    return write_session_rules(
         deployment,
-        session.bearers,
+        session,
         lambda bearer: forwarding_rule(ue, session, bearer, config.gtpu.address),
         only,
     )
-    return msgspec.structs.replace(session, bearers=bearers), ops
 
 
 def release_bearer(request: Request, imsi: str, bearer: PgwBearer) -> list[Op]:

@@ -15,6 +15,7 @@ forwarding record is written and how a session's resources are released.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 import msgspec
@@ -37,7 +38,7 @@ from epc.codec.gtpv2c import (
     ReleaseAccessBearersRequest,
     ReleaseAccessBearersResponse,
 )
-from epc.forwarding import Endpoint, remove_rule, write_rules
+from epc.forwarding import Endpoint, remove_rule, write_session_rules
 from epc.gtpc.claims import ClaimError
 from epc.gtpc.procedure import Request, exchange, reply_with
 from epc.gtpc.stored import bearer_qos_of, endpoint_of, local_fteid, qos_of
@@ -65,16 +66,19 @@ def mme_teid(ue: SgwUe | None) -> int:
 
 
 def install_bearers(
-    config: SgwConfig, deployment: str, ue: SgwUe, session: SgwSession, only=None
+    config: SgwConfig,
+    deployment: str,
+    ue: SgwUe,
+    session: SgwSession,
+    only: Iterable[int] | None = None,
 ) -> tuple[SgwSession, list[Op]]:
     """Write the forwarding records of the session's bearers (all, or the EBIs in `only`)."""
-    bearers, ops = write_rules(
+    return write_session_rules(
         deployment,
-        session.bearers,
+        session,
         lambda bearer: forwarding_rule(ue, session, bearer, config.gtpu.address),
         only,
     )
-    return msgspec.structs.replace(session, bearers=bearers), ops
 
 
 def release_bearer(request: Request, imsi: str, bearer: SgwBearer) -> list[Op]:
