@@ -312,13 +312,6 @@ def _encode_apn(apn: str) -> bytes:
     return bytes(out)
 
 
-def _encode_pco(pco: ProtocolConfigurationOptions) -> bytes:
-    out = bytearray([0x80])  # extension bit, configuration protocol 0 (PPP)
-    for option in pco.options:
-        out += option.identifier.to_bytes(2, "big") + _frame(Form.LV, option.contents, 0)
-    return bytes(out)
-
-
 def _encode_pdn_address(address: PdnAddress) -> bytes:
     out = bytearray([_half(address.pdn_type, 3)])
     if address.pdn_type in (PdnType.IPV6, PdnType.IPV4V6):
@@ -519,7 +512,7 @@ _ENCODERS: dict[Kind, Callable] = {
     Kind.NETWORK_NAME: _encode_network_name,
     Kind.ESM_MESSAGE: encode,
     Kind.APN: _encode_apn,
-    Kind.PCO: _encode_pco,
+    Kind.PCO: ProtocolConfigurationOptions.to_octets,
     Kind.PDN_ADDRESS: _encode_pdn_address,
     Kind.EPS_QOS: _encode_eps_qos,
     Kind.APN_AMBR: _encode_ambr,

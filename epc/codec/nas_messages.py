@@ -472,6 +472,10 @@ class PcoOption:
     contents: bytes = b""
 
 
+CONFIGURATION_PROTOCOL_PPP = 0x80
+"""PCO octet 3: extension bit set, configuration protocol 0 (PPP for IP PDP type)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProtocolConfigurationOptions:
     """TS 24.008 10.5.6.3, the options in order. Containers with a two-octet length (only
@@ -498,6 +502,17 @@ class ProtocolConfigurationOptions:
             options.append(PcoOption(value[offset] << 8 | value[offset + 1], bytes(contents)))
             offset += 3 + length
         return cls(tuple(options))
+
+    def to_octets(self) -> bytes:
+        """The value part `from_octets` reads, with configuration protocol 0 (PPP). ValueError
+        if an option's contents do not fit its one-octet length."""
+        out = bytearray([CONFIGURATION_PROTOCOL_PPP])
+        for option in self.options:
+            if len(option.contents) > 255:
+                raise ValueError(f"{len(option.contents)} octets do not fit a PCO option")
+            out += option.identifier.to_bytes(2, "big")
+            out += bytes([len(option.contents)]) + option.contents
+        return bytes(out)
 
     def requests(self, identifier: int) -> bool:
         return any(option.identifier == identifier for option in self.options)

@@ -700,3 +700,12 @@ def test_gprs_timer_picks_the_finest_unit_and_reports_seconds():
 
 def test_replayed_security_capabilities_are_the_first_four_octets_without_ucs2():
     assert UE_NETWORK_CAPABILITY.security_capabilities() == bytes.fromhex("f0f0c040")
+
+
+def test_pco_octets_round_trip_and_reject_an_oversized_option():
+    for pco in (UE_PCO, DNS_ANSWER, IPCP_DNS_ANSWER):
+        octets = pco.to_octets()
+        assert octets[0] == 0x80
+        assert ProtocolConfigurationOptions.from_octets(octets) == pco
+    with pytest.raises(ValueError, match="do not fit"):
+        ProtocolConfigurationOptions((PcoOption(0x000D, bytes(256)),)).to_octets()
